@@ -1,0 +1,134 @@
+"""What a workflow sees: ``ctx``. Every call here is recorded or replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from durable.paths import Path, check_step_id
+from durable.results import Approval
+
+if TYPE_CHECKING:
+    from durable.execution import Execution
+
+T = TypeVar("T")
+
+# The attempt number of the step body running in the current host task.
+current_attempt: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "durable_attempt", default=0
+)
+
+
+class Context:
+    """The handle a workflow function receives as its first argument.
+
+    Steps are matched to the log by path: the scope (for-each iterations) plus
+    the step id; an id used again in one scope becomes ``id#2``, ``id#3``.
+    """
+
+    def __init__(self, execution: Execution, scope: Path = ()) -> None:
+        self._ex = execution
+        self._scope = scope
+
+    # -- identity and recorded values -------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self._ex.run_id
+
+    @property
+    def request_context(self) -> dict[str, Any]:
+        return self._ex.run.request_context  # type: ignore[no-any-return]
+
+    @property
+    def attempt(self) -> int:
+        """Inside a step body: 0 on the first attempt, then 1, 2, ..."""
+        return current_attempt.get()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._ex.cancel_reason is not None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._ex.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Replace the run's state; recorded as a ``state_set`` event."""
+        self._ex.set_state(state)
+
+    def now(self) -> datetime:
+        """The time of the latest delivery to this run (recorded, so it replays)."""
+        return self._ex.now
+
+    def random(self) -> float:
+        return self._ex.rng.random()
+
+    def uuid(self) -> uuid.UUID:
+        return uuid.UUID(int=self._ex.rng.getrandbits(128), version=4)
+
+    # -- durable operations --------------------------------------------------
+    def _path(self, step_id: str) -> Path:
+        check_step_id(step_id)
+        key = (self._scope, step_id)
+        n = self._ex.counters.get(key, 0) + 1
+        self._ex.counters[key] = n
+        return (*self._scope, step_id if n == 1 else f"{step_id}#{n}")
+
+    def step(
+        self,
+        step_id: str,
+        fn: Callable[..., T | Awaitable[T]],
+        *args: Any,
+        retries: int = 0,
+        backoff: float = 1.0,
+        **kwargs: Any,
+    ) -> asyncio.Future[T]:
+        """Run ``fn(*args, **kwargs)`` once and record its result.
+
+        On replay the recorded result is returned and ``fn`` is not called.
+        ``retries`` counts extra attempts, ``backoff`` seconds apart, doubling,
+        capped at 60 s. ``fn`` may be sync or async.
+        """
+        if retries < 0:
+            raise ValueError("retries counts extra attempts and cannot be negative")
+        return self._ex.request_step(self._path(step_id), fn, args, kwargs, retries, backoff)
+
+    def suspend(
+        self, step_id: str, payload: Any = None, *, schema: type[Any] | None = None
+    ) -> asyncio.Future[Any]:
+        """Record a suspension and wait; returns the resume data (as ``schema`` if given)."""
+        return self._ex.request_suspend(self._path(step_id), "input", payload, schema)
+
+    async def request_approval(
+        self, step_id: str, *, action: str, args: Any = None
+    ) -> Approval:
+        """Suspend until ``engine.approve`` or ``engine.decline`` answers."""
+        payload = {"action": action, "args": args, "requires_approval": True}
+        return await self._ex.request_suspend(  # type: ignore[no-any-return]
+            self._path(step_id), "approval", payload, Approval
+        )
+
+    async def map(
+        self,
+        step_id: str,
+        fn: Callable[[Context, Any], Awaitable[T]],
+        items: Sequence[Any],
+        *,
+        concurrency: int | None = None,
+    ) -> list[T]:
+        """For-each: iteration ``i`` runs ``fn(ctx_i, item)`` in scope ``(step_id, i)``."""
+        base = self._path(step_id)
+        limit = asyncio.Semaphore(concurrency) if concurrency else None
+
+        async def one(i: int, item: Any) -> T:
+            sub = Context(self._ex, (*base, i))
+            if limit is None:
+                return await fn(sub, item)
+            async with limit:
+                return await fn(sub, item)
+
+        return list(await asyncio.gather(*(one(i, it) for i, it in enumerate(items))))

@@ -1,0 +1,604 @@
+"""The engine: registered workflows, a store, and the runs executing in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from durable.codec import canonical
+from durable.errors import (
+    AmbiguousResume,
+    NotSuspended,
+    PositionConflict,
+    RunAlreadyStarted,
+    RunNotFound,
+    WorkflowNotFound,
+)
+from durable.events import TERMINAL, RunLog, fold, new_event, verify_chain
+from durable.execution import Execution, Request, validate_resume
+from durable.owner import Owner, owner_is_dead
+from durable.paths import Path, parse_path, path_key
+from durable.results import Event, Page, RunInfo, RunResult, Suspension, WorkflowInfo
+from durable.store import RunFilter, Store, open_store, resolve_url
+from durable.store.base import Append, Head
+
+log = structlog.get_logger("durable")
+
+WorkflowFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    name: str
+    fn: WorkflowFn
+    version: str | None
+    description: str | None
+    webhook_secret: str | None = None
+
+
+class Engine:
+    """An event-sourced durable execution engine on one store.
+
+    >>> engine = Engine("sqlite:///orders.db")
+    >>> @engine.workflow("approve-order")
+    ... async def approve(ctx, order): ...
+
+    Options: ``synchronous`` ("FULL" or "NORMAL", SQLite), ``lease_seconds``
+    (how long another host waits before recovering this one's runs),
+    ``max_parked`` (suspended runs kept alive in memory for a hot resume).
+    """
+
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        self.url = resolve_url(url)
+        self.lease_seconds: float = float(options.pop("lease_seconds", 30.0))
+        self.max_parked: int = int(options.pop("max_parked", 10_000))
+        self.store: Store = open_store(self.url, **options)
+        self.owner = Owner.this_process()
+        self._workflows: dict[str, WorkflowDef] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._active: dict[str, Execution] = {}
+        self._parked: OrderedDict[str, Execution] = OrderedDict()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._lease_task: asyncio.Task[None] | None = None
+        self._open = False
+
+    # -- lifecycle ------------------------------------------------------------
+    async def open(self) -> Engine:
+        if not self._open:
+            await self.store.open()
+            self._open = True
+            self._lease_task = asyncio.get_running_loop().create_task(self._renew_leases())
+        return self
+
+    async def close(self) -> None:
+        if not self._open:
+            return
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+        for t in list(self._background):
+            t.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for ex in [*self._parked.values(), *self._active.values()]:
+            ex.close()
+        self._parked.clear()
+        self._active.clear()
+        await self.store.close()
+        self._open = False
+
+    async def __aenter__(self) -> Engine:
+        return await self.open()
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self.store.renew_leases(self.owner.id, time.time() + self.lease_seconds)
+            except Exception:
+                log.warning("lease_renewal_failed", exc_info=True)
+
+    # -- workflows ------------------------------------------------------------
+    def workflow(
+        self, name: str, *, version: str | None = None, webhook_secret: str | None = None
+    ) -> Callable[[WorkflowFn], WorkflowFn]:
+        """Register ``async def fn(ctx, input)`` under ``name``."""
+
+        def register(fn: WorkflowFn) -> WorkflowFn:
+            if name in self._workflows:
+                raise ValueError(f"a workflow named {name!r} is already registered in this engine")
+            if not inspect.iscoroutinefunction(fn):
+                raise TypeError(f"workflow {name!r} must be an 'async def' function")
+            doc = inspect.getdoc(fn)
+            self._workflows[name] = WorkflowDef(name, fn, version, doc, webhook_secret)
+            return fn
+
+        return register
+
+    def workflows(self) -> list[WorkflowInfo]:
+        return [WorkflowInfo(w.name, w.version, w.description) for w in self._workflows.values()]
+
+    def _workflow(self, name: str) -> WorkflowDef:
+        try:
+            return self._workflows[name]
+        except KeyError:
+            raise WorkflowNotFound(name, list(self._workflows)) from None
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = asyncio.Lock()
+        return lock
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise RuntimeError("the engine is not open: use 'async with engine:' or 'await engine.open()'")
+
+    # -- runs -------------------------------------------------------------------
+    async def create_run(
+        self,
+        name: str,
+        *,
+        run_id: str | None = None,
+        resource_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> Run:
+        """A handle on a run of workflow ``name``; writes nothing."""
+        self._require_open()
+        self._workflow(name)
+        if run_id is not None:
+            if not isinstance(run_id, str) or not run_id:
+                raise ValueError("run_id must be a non-empty string")
+            head = await self.store.read_head(run_id)
+            if head is not None and head.workflow != name:
+                raise ValueError(
+                    f"run {run_id!r} belongs to workflow {head.workflow!r}, not {name!r}"
+                )
+        return Run(self, run_id or str(uuid.uuid4()), name, resource_id, thread_id)
+
+    async def _events(self, run_id: str) -> list[RunLog.Event]:
+        self._require_open()
+        events = await self.store.read_events(run_id)
+        if not events:
+            raise RunNotFound(run_id)
+        return events
+
+    async def get_run(self, run_id: str) -> RunInfo:
+        ex = self._active.get(run_id)
+        return info_from(fold(await self._events(run_id)), RunInfo, live=ex)
+
+    async def history(self, run_id: str) -> list[Event]:
+        return [to_public(e) for e in await self._events(run_id)]
+
+    async def state_at(self, run_id: str, position: int) -> RunInfo:
+        events = await self._events(run_id)
+        if not 1 <= position <= len(events):
+            raise ValueError(f"position {position} is outside run {run_id!r}'s log (1..{len(events)})")
+        return info_from(fold(events[:position]), RunInfo)
+
+    async def verify(self, run_id: str) -> bool:
+        """Check the run's tamper-evident chain: False if a stored event was altered."""
+        try:
+            events = await self._events(run_id)
+        except RunNotFound:
+            raise
+        except Exception:  # an event that no longer decodes was altered too
+            log.warning("verify_decode_failed", run_id=run_id, exc_info=True)
+            return False
+        return verify_chain(events)
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        resource_id: str | None = None,
+        thread_id: str | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        page: int = 0,
+        per_page: int = 50,
+    ) -> Page:
+        self._require_open()
+        f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
+        heads, total = await self.store.list_runs(f)
+        return Page([info_from_head(h, []) for h in heads], total)
+
+    async def list_suspended_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        resource_id: str | None = None,
+        thread_id: str | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        page: int = 0,
+        per_page: int = 50,
+    ) -> Page:
+        """Runs with open suspensions, newest ``suspended_at`` first (from the listing table)."""
+        self._require_open()
+        f = make_filter(None, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
+        rows, total = await self.store.list_suspended(f)
+        return Page([info_from_head(h, s) for h, s in rows], total)
+
+    # -- execution ------------------------------------------------------------
+    async def _drive(self, ex: Execution) -> RunResult:
+        """Run an execution live until it settles; park it if it suspends."""
+        self._active[ex.run_id] = ex
+        try:
+            outcome = await ex.advance()
+        except PositionConflict:
+            ex.close()
+            log.info("lost_run_to_another_writer", run_id=ex.run_id)
+            self._active.pop(ex.run_id, None)
+            return info_from(fold(await self._events(ex.run_id)), RunResult)
+        except BaseException:
+            ex.close()
+            self._active.pop(ex.run_id, None)
+            raise
+        self._active.pop(ex.run_id, None)
+        if outcome in ("suspended", "paused"):
+            self._park(ex)
+        return info_from(ex.run, RunResult)
+
+    def _park(self, ex: Execution) -> None:
+        self._parked[ex.run_id] = ex
+        self._parked.move_to_end(ex.run_id)
+        while len(self._parked) > self.max_parked:
+            _, old = self._parked.popitem(last=False)
+            old.close()
+
+    def _unpark(self, run_id: str) -> Execution | None:
+        ex = self._parked.pop(run_id, None)
+        if ex is not None and ex.dead:
+            ex.close()
+            return None
+        return ex
+
+    async def _replayed(self, run_id: str, events: list[RunLog.Event] | None = None) -> Execution:
+        events = events if events is not None else await self._events(run_id)
+        run = fold(events)
+        ex = Execution(self, self._workflow(run.workflow), run_id, events)
+        ex.replay()
+        return ex
+
+    async def start_run(self, handle: Run, input: Any, initial_state: dict[str, Any] | None,
+                        request_context: dict[str, Any] | None) -> RunResult:
+        self._require_open()
+        wf = self._workflow(handle.workflow)
+        async with self._lock(handle.run_id):
+            head = await self.store.read_head(handle.run_id)
+            if head is not None or handle.run_id in self._active:
+                raise RunAlreadyStarted(handle.run_id, head.status if head else "running")
+            try:
+                data = {
+                    "workflow": wf.name,
+                    "version": wf.version,
+                    "input": canonical(input),
+                    "state": canonical(initial_state or {}),
+                    "request_context": canonical(request_context or {}),
+                    "resource_id": handle.resource_id,
+                    "thread_id": handle.thread_id,
+                    "parent_run_id": None,
+                    "seed": random.getrandbits(63),
+                }
+            except TypeError as e:
+                raise ValueError(f"the run's input cannot be stored: {e}") from None
+            started = new_event(handle.run_id, 1, "started", data, "", datetime.now(UTC))
+            ex = Execution(self, wf, handle.run_id, [started])
+            try:
+                await self.store.append(
+                    Append(handle.run_id, 0, [started], ex.head(), suspensions=[])
+                )
+            except PositionConflict:
+                raise RunAlreadyStarted(handle.run_id, "running") from None
+            ex.replay()  # nothing recorded yet: runs the workflow to its first requests
+            return await self._drive(ex)
+
+    async def resume_run(
+        self, run_id: str, data: Any, step: str | Path | list[str | int] | None
+    ) -> RunResult:
+        self._require_open()
+        for attempt in range(3):
+            async with self._lock(run_id):
+                ex = self._unpark(run_id)
+                if ex is None:
+                    events = await self.store.read_events(run_id)
+                    if not events:
+                        raise NotSuspended(run_id, "pending", step)
+                    run = fold(events)
+                    if run.status not in ("suspended", "paused"):
+                        raise NotSuspended(run_id, run.status, step)
+                    ex = await self._replayed(run_id, events)
+                try:
+                    if ex.run.status == "paused" and data is None and step is None:
+                        await ex.append([("continued", {})])
+                    else:
+                        req = self._target(ex, step)
+                        value = validate_resume(run_id, req, data)
+                        event = await ex.append(
+                            [("resumed", {"path": list(req.path), "data": value})]
+                        )
+                        ex._deliver(req, event[-1])
+                except PositionConflict:
+                    ex.close()
+                    continue  # another writer moved the run: look again from the log
+                except BaseException:
+                    if not ex.dead:
+                        self._park(ex)
+                    else:
+                        ex.close()
+                    raise
+                return await self._drive(ex)
+        raise NotSuspended(run_id, "running", step)
+
+    def _target(self, ex: Execution, step: str | Path | list[str | int] | None) -> Request:
+        open_reqs = ex.open_suspensions()
+        status = ex.run.status
+        if step is None:
+            if not open_reqs:
+                raise NotSuspended(ex.run_id, status)
+            if len(open_reqs) > 1:
+                raise AmbiguousResume(ex.run_id, [r.path for r in open_reqs])
+            return open_reqs[0]
+        path = parse_path(step)
+        key = path_key(path)
+        for r in open_reqs:
+            if path_key(r.path) == key:
+                return r
+        raise NotSuspended(ex.run_id, status, key)
+
+    async def cancel_run(self, run_id: str, reason: str | None) -> RunResult:
+        self._require_open()
+        ex = self._active.get(run_id)
+        if ex is not None:
+            ex.request_cancel(reason)
+            async with self._lock(run_id):  # the driver holds it until it has stopped
+                pass
+            return info_from(fold(await self._events(run_id)), RunResult)
+        async with self._lock(run_id):
+            parked = self._unpark(run_id)
+            if parked is not None:
+                parked.close()
+            for _ in range(10):
+                events = await self._events(run_id)
+                run = fold(events)
+                if run.status in TERMINAL:
+                    return info_from(run, RunResult)
+                e = new_event(run_id, len(events) + 1, "cancelled",
+                              {"reason": reason or "cancelled"}, events[-1].hash, datetime.now(UTC))
+                e.mutate(run)
+                head = head_of(run, self.owner, self.lease_seconds)
+                try:
+                    await self.store.append(Append(run_id, len(events), [e], head, suspensions=[]))
+                except PositionConflict:
+                    continue
+                return info_from(run, RunResult)
+        raise RuntimeError(f"could not cancel run {run_id!r}: it kept changing; try again")
+
+    async def pause_run(self, run_id: str) -> RunResult:
+        self._require_open()
+        ex = self._active.get(run_id)
+        if ex is not None:
+            ex.request_pause()
+            async with self._lock(run_id):
+                pass
+        return info_from(fold(await self._events(run_id)), RunResult)
+
+    async def recover(self) -> list[str]:
+        """Claim runs left ``running`` by a dead owner and continue them in the background."""
+        self._require_open()
+        claimed: list[str] = []
+        now = time.time()
+        for head in await self.store.running_heads():
+            if head.run_id in self._active or head.owner_id == self.owner.id:
+                continue
+            if not owner_is_dead(head.owner_host, head.owner_pid, head.owner_start,
+                                 head.lease_until, here=self.owner, now=now):
+                continue
+            if head.workflow not in self._workflows:
+                log.warning("recover_skipped_unknown_workflow", run_id=head.run_id,
+                            workflow=head.workflow)
+                continue
+            ex = await self._claim(head)
+            if ex is None:
+                continue
+            claimed.append(head.run_id)
+            task = asyncio.get_running_loop().create_task(self._continue(ex))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return claimed
+
+    async def _claim(self, head: Head) -> Execution | None:
+        lock = self._lock(head.run_id)
+        await lock.acquire()
+        try:
+            events = await self._events(head.run_id)
+            if events[-1].originator_version != head.position:
+                lock.release()
+                return None  # it moved since we looked: its owner is not dead after all
+            ex = Execution(self, self._workflow(head.workflow), head.run_id, events)
+            await ex.append([("recovered", {"owner": self.owner.id, "previous": head.owner_id})])
+            ex.recorded.interrupted += 1
+            ex.replay()
+        except BaseException as e:
+            lock.release()
+            if isinstance(e, PositionConflict):
+                return None
+            log.error("recover_failed", run_id=head.run_id, exc_info=True)
+            return None
+        self._active[head.run_id] = ex
+        ex.claimed_lock = lock  # type: ignore[attr-defined]
+        return ex
+
+    async def _continue(self, ex: Execution) -> None:
+        lock: asyncio.Lock = ex.claimed_lock  # type: ignore[attr-defined]
+        try:
+            await self._drive(ex)
+        except Exception:
+            log.error("recovered_run_failed", run_id=ex.run_id, exc_info=True)
+        finally:
+            lock.release()
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        """Wait until no execution of this run is in progress in this engine."""
+        async def settled() -> None:
+            while run_id in self._active:
+                async with self._lock(run_id):
+                    pass
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(settled(), timeout)
+        return await self.get_run(run_id)
+
+
+class Run:
+    """A handle on one run. ``engine.create_run`` makes one; it writes nothing."""
+
+    def __init__(
+        self, engine: Engine, run_id: str, workflow: str,
+        resource_id: str | None = None, thread_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.workflow = workflow
+        self.resource_id = resource_id
+        self.thread_id = thread_id
+
+    def __repr__(self) -> str:
+        return f"Run(run_id={self.run_id!r}, workflow={self.workflow!r})"
+
+    async def start(
+        self,
+        input: Any = None,
+        *,
+        initial_state: dict[str, Any] | None = None,
+        request_context: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """Execute until the run succeeds, fails, is cancelled, or every branch waits."""
+        return await self.engine.start_run(self, input, initial_state, request_context)
+
+    async def resume(self, data: Any = None, *, step: str | Path | list[str | int] | None = None
+                     ) -> RunResult:
+        """Answer an open suspension (or continue a paused run) and execute on."""
+        return await self.engine.resume_run(self.run_id, data, step)
+
+    async def cancel(self, reason: str | None = None) -> RunResult:
+        return await self.engine.cancel_run(self.run_id, reason)
+
+    async def pause(self) -> RunResult:
+        return await self.engine.pause_run(self.run_id)
+
+
+# -- building results ---------------------------------------------------------
+def to_public(e: RunLog.Event) -> Event:
+    return Event(position=e.originator_version, type=e.type, timestamp=e.timestamp, data=e.data)
+
+
+def info_from(run: RunLog, cls: type[RunInfo], live: Execution | None = None) -> Any:
+    suspensions = [
+        Suspension(tuple(s["path"]), s["kind"], s["payload"], s["suspended_at"])
+        for s in run.suspensions.values()
+    ]
+    return cls(
+        run_id=run.id,
+        workflow=run.workflow,
+        status=run.status,
+        output=run.output,
+        error=run.error,
+        suspended=[s.path for s in suspensions],
+        suspend_payloads={path_key(s.path): s.payload for s in suspensions},
+        suspensions=suspensions,
+        state=run.state,
+        resource_id=run.resource_id,
+        thread_id=run.thread_id,
+        parent_run_id=run.parent_run_id,
+        created_at=run.created_on,
+        updated_at=run.modified_on,
+        suspended_at=run.suspended_at,
+        version=run.workflow_version,
+        position=run.version,
+    )
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+
+def info_from_head(h: Head, rows: list[Any]) -> RunInfo:
+    from durable.codec import decode
+
+    suspensions = [
+        Suspension(tuple(r.path), r.kind, decode(r.payload) if r.payload else None,
+                   _dt(r.suspended_at))  # type: ignore[arg-type]
+        for r in rows
+    ]
+    return RunInfo(
+        run_id=h.run_id,
+        workflow=h.workflow,
+        status=h.status,
+        suspended=[s.path for s in suspensions],
+        suspend_payloads={path_key(s.path): s.payload for s in suspensions},
+        suspensions=suspensions,
+        resource_id=h.resource_id,
+        thread_id=h.thread_id,
+        parent_run_id=h.parent_run_id,
+        created_at=_dt(h.created_at),
+        updated_at=_dt(h.updated_at),
+        suspended_at=_dt(h.suspended_at),
+        version=h.version,
+        position=h.position,
+    )
+
+
+def head_of(run: RunLog, owner: Owner, lease: float) -> Head:
+    return Head(
+        run_id=run.id,
+        workflow=run.workflow,
+        version=run.workflow_version,
+        status=run.status,
+        position=run.version,
+        resource_id=run.resource_id,
+        thread_id=run.thread_id,
+        parent_run_id=run.parent_run_id,
+        created_at=run.created_on.timestamp(),
+        updated_at=run.modified_on.timestamp(),
+        suspended_at=run.suspended_at.timestamp() if run.suspended_at else None,
+        owner_id=owner.id,
+        owner_host=owner.host,
+        owner_pid=owner.pid,
+        owner_start=owner.start,
+        lease_until=time.time() + lease,
+    )
+
+
+def _ts(d: datetime | None) -> float | None:
+    if d is None:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)
+    return d.timestamp()
+
+
+def make_filter(
+    status: str | None, workflow: str | None, resource_id: str | None, thread_id: str | None,
+    from_date: datetime | None, to_date: datetime | None, page: int, per_page: int,
+) -> RunFilter:
+    if page < 0 or per_page < 1:
+        raise ValueError("page must be >= 0 and per_page >= 1")
+    return RunFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
+                     page, per_page)

@@ -1,0 +1,142 @@
+"""Every error the engine raises on purpose.
+
+Each one says what went wrong and what to do next. A call that raises a
+:class:`DurableError` has appended no event and changed no projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class DurableError(Exception):
+    """Base class of every error raised by durable."""
+
+
+class WorkflowNotFound(DurableError, LookupError):
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        hint = f" Registered workflows: {', '.join(sorted(known))}." if known else ""
+        super().__init__(
+            f"no workflow named {name!r} is registered in this engine.{hint} "
+            f"Register it with @engine.workflow({name!r}) before creating or resuming its runs."
+        )
+
+
+class RunNotFound(DurableError, LookupError):
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"no run with id {run_id!r} exists in this store. "
+            "Check the id, and that the engine points at the database the run was started on."
+        )
+
+
+class RunAlreadyStarted(DurableError):
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(
+            f"run {run_id!r} was already started (status {status!r}); a run starts once. "
+            "Use run.resume() to continue it, or create a new run."
+        )
+
+
+class NotSuspended(DurableError):
+    def __init__(self, run_id: str, status: str, step: object = None) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.step = step
+        what = f"step {step!r} of run {run_id!r} is not waiting" if step else (
+            f"run {run_id!r} is not waiting for a resume"
+        )
+        super().__init__(
+            f"{what} (status {status!r}). Nothing was written. "
+            "If that suspension was already answered, this resume is a duplicate and can be dropped."
+        )
+
+
+class AmbiguousResume(DurableError):
+    def __init__(self, run_id: str, paths: Sequence[tuple[str | int, ...]]) -> None:
+        self.run_id = run_id
+        self.paths = list(paths)
+        listed = ", ".join(repr(p) for p in self.paths)
+        super().__init__(
+            f"run {run_id!r} waits on {len(self.paths)} suspensions ({listed}); "
+            "pass step= with one of these paths to say which one to resume."
+        )
+
+
+class InvalidResumeData(DurableError, ValueError):
+    def __init__(self, run_id: str, path: tuple[str | int, ...], reason: str) -> None:
+        self.run_id = run_id
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"resume data for {'.'.join(map(str, path))!r} of run {run_id!r} is invalid: {reason}. "
+            "Nothing was written; the run still waits. Send data that matches the step's schema."
+        )
+
+
+class NonDeterminismError(DurableError):
+    def __init__(self, run_id: str, logged: object, requested: object, detail: str) -> None:
+        self.run_id = run_id
+        self.logged = logged
+        self.requested = requested
+        super().__init__(
+            f"run {run_id!r} no longer replays against its log: {detail} "
+            f"(logged: {logged!r}; requested now: {requested!r}). Nothing was written. "
+            "The workflow code changed in a way that alters recorded history: restore the old "
+            "order of steps, or register the new code under a new version for new runs."
+        )
+
+
+class StepFailed(DurableError):
+    """A step ran out of attempts. Raised inside the workflow, live and on replay alike."""
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int = 1) -> None:
+        self.step = step
+        self.error_type = error_type
+        self.message = message
+        self.attempts = attempts
+        super().__init__(
+            f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StepFailed, (self.step, self.error_type, self.message, self.attempts))
+
+
+class WaitTimeout(DurableError, TimeoutError):
+    def __init__(self, step: str, timeout: float) -> None:
+        self.step = step
+        self.timeout = timeout
+        super().__init__(f"{step!r} waited {timeout} s and no event arrived")
+
+
+class PositionConflict(DurableError):
+    """Another writer appended to the run first (internal: the log settles races)."""
+
+    def __init__(self, run_id: str, expected: int) -> None:
+        self.run_id = run_id
+        self.expected = expected
+        super().__init__(
+            f"run {run_id!r} moved past position {expected} while this engine held it; "
+            "another writer won. Re-read the run and try again."
+        )
+
+
+__all__ = [
+    "AmbiguousResume",
+    "DurableError",
+    "InvalidResumeData",
+    "NonDeterminismError",
+    "NotSuspended",
+    "PositionConflict",
+    "RunAlreadyStarted",
+    "RunNotFound",
+    "StepFailed",
+    "WaitTimeout",
+    "WorkflowNotFound",
+]

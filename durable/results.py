@@ -1,0 +1,70 @@
+"""What the engine hands back: plain msgspec structs, safe to serialise."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from durable.paths import Path
+
+
+class Suspension(msgspec.Struct, frozen=True):
+    """One open suspension: where the run waits, and for what."""
+
+    path: Path
+    kind: str  # "input" | "approval" | "event" | "timer"
+    payload: Any
+    suspended_at: datetime
+
+
+class RunInfo(msgspec.Struct, kw_only=True):
+    """A run as it stands. ``RunResult`` is the same shape, returned by commands."""
+
+    run_id: str
+    workflow: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    suspended: list[Path] = msgspec.field(default_factory=list)
+    suspend_payloads: dict[str, Any] = msgspec.field(default_factory=dict)
+    suspensions: list[Suspension] = msgspec.field(default_factory=list)
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+    resource_id: str | None = None
+    thread_id: str | None = None
+    parent_run_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    suspended_at: datetime | None = None
+    version: str | None = None
+    position: int = 0
+
+
+class RunResult(RunInfo, kw_only=True):
+    """What ``start``, ``resume``, ``cancel`` and ``pause`` return."""
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One entry of a run's log."""
+
+    position: int
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class Page(msgspec.Struct):
+    runs: list[RunInfo]
+    total: int
+
+
+class WorkflowInfo(msgspec.Struct, frozen=True):
+    name: str
+    version: str | None
+    description: str | None
+
+
+class Approval(msgspec.Struct, frozen=True):
+    approved: bool
+    reason: str | None = None
