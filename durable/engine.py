@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from durable.codec import canonical
 from durable.errors import (
     AmbiguousResume,
@@ -27,13 +25,14 @@ from durable.errors import (
 )
 from durable.events import TERMINAL, RunLog, fold, new_event, verify_chain
 from durable.execution import Execution, Request, validate_resume
+from durable.logs import get_logger
 from durable.owner import Owner, owner_is_dead
 from durable.paths import Path, parse_path, path_key
 from durable.results import Event, Page, RunInfo, RunResult, Suspension, WorkflowInfo
 from durable.store import RunFilter, Store, open_store, resolve_url
 from durable.store.base import Append, Head
 
-log = structlog.get_logger("durable")
+log = get_logger("durable")
 
 WorkflowFn = Callable[..., Awaitable[Any]]
 
@@ -273,7 +272,11 @@ class Engine:
         events = events if events is not None else await self._events(run_id)
         run = fold(events)
         ex = Execution(self, self._workflow(run.workflow), run_id, events)
-        ex.replay()
+        try:
+            ex.replay()
+        except BaseException:
+            ex.close()
+            raise
         return ex
 
     async def start_run(self, handle: Run, input: Any, initial_state: dict[str, Any] | None,
@@ -327,6 +330,7 @@ class Engine:
                 try:
                     if ex.run.status == "paused" and data is None and step is None:
                         await ex.append([("continued", {})])
+                        ex.pause_requested = False
                     else:
                         req = self._target(ex, step)
                         value = validate_resume(run_id, req, data)

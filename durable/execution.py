@@ -28,12 +28,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import structlog
 
 from durable.codec import canonical, encode
 from durable.context import Context, current_attempt
 from durable.errors import NonDeterminismError, PositionConflict, StepFailed
 from durable.events import TERMINAL, RunLog, fold, new_event
+from durable.logs import get_logger
 from durable.loop import WorkflowLoop
 from durable.paths import Path, path_key
 from durable.store.base import Append, Head, SuspensionRow
@@ -41,7 +41,7 @@ from durable.store.base import Append, Head, SuspensionRow
 if TYPE_CHECKING:
     from durable.engine import Engine, WorkflowDef
 
-log = structlog.get_logger("durable")
+log = get_logger("durable")
 
 DELIVERY_TYPES = frozenset({"step_completed", "resumed"})
 

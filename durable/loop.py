@@ -16,9 +16,9 @@ import contextvars
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-import structlog
+from durable.logs import get_logger
 
-log = structlog.get_logger("durable.loop")
+log = get_logger("durable.loop")
 
 T = TypeVar("T")
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import structlog
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from durable.codec import MsgpackTranscoder
 from durable.errors import PositionConflict
 from durable.events import RunLog
+from durable.logs import get_logger
 
-log = structlog.get_logger("durable.store")
+log = get_logger("durable.store")
 
 
 class Head(msgspec.Struct, kw_only=True):
