@@ -26,7 +26,16 @@ from durable.errors import (
     WaitTimeout,
     WorkflowNotFound,
 )
-from durable.results import Approval, Event, Page, RunInfo, RunResult, Suspension, WorkflowInfo
+from durable.results import (
+    Approval,
+    Event,
+    Page,
+    ReplayCheck,
+    RunInfo,
+    RunResult,
+    Suspension,
+    WorkflowInfo,
+)
 
 __version__ = "0.1.0"
 
@@ -42,6 +51,7 @@ __all__ = [
     "NotSuspended",
     "Page",
     "Run",
+    "ReplayCheck",
     "RunAlreadyStarted",
     "RunInfo",
     "RunNotFound",

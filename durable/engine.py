@@ -17,6 +17,7 @@ from typing import Any
 from durable.codec import canonical
 from durable.errors import (
     AmbiguousResume,
+    NonDeterminismError,
     NotSuspended,
     PositionConflict,
     RunAlreadyStarted,
@@ -28,7 +29,15 @@ from durable.execution import Execution, Request, validate_resume
 from durable.logs import get_logger
 from durable.owner import Owner, owner_is_dead
 from durable.paths import Path, parse_path, path_key
-from durable.results import Event, Page, RunInfo, RunResult, Suspension, WorkflowInfo
+from durable.results import (
+    Event,
+    Page,
+    ReplayCheck,
+    RunInfo,
+    RunResult,
+    Suspension,
+    WorkflowInfo,
+)
 from durable.store import RunFilter, Store, open_store, resolve_url
 from durable.store.base import Append, Head
 
@@ -199,6 +208,39 @@ class Engine:
             log.warning("verify_decode_failed", run_id=run_id, exc_info=True)
             return False
         return verify_chain(events)
+
+    async def check_replay(self, run_id: str) -> ReplayCheck:
+        """Replay the run's whole log against today's code, read-only.
+
+        Calls no step and writes nothing. Fails (``ok=False``) where the code
+        would not reproduce the recorded history: run it before a deploy.
+        """
+        events = await self._events(run_id)
+        run = fold(events)
+        try:
+            ex = Execution(self, self._workflow(run.workflow), run_id, events)
+        except WorkflowNotFound as e:
+            return ReplayCheck(run_id, run.status, False, str(e))
+        try:
+            ex.replay()
+            main = ex.main
+            if run.status == "succeeded":
+                if main is None or not main.done() or main.cancelled() or main.exception():
+                    return ReplayCheck(run_id, run.status, False,
+                                       "the log says succeeded, the code does not finish")
+                if canonical(main.result()) != run.output:
+                    return ReplayCheck(run_id, run.status, False,
+                                       "the code now returns another output than the log holds")
+            elif run.status == "failed" and main is not None and main.done() and not (
+                main.cancelled() or main.exception()
+            ):
+                return ReplayCheck(run_id, run.status, False,
+                                   "the log says failed, the code now succeeds")
+        except (NonDeterminismError, ValueError) as e:
+            return ReplayCheck(run_id, run.status, False, str(e))
+        finally:
+            ex.close()
+        return ReplayCheck(run_id, run.status, True, None)
 
     async def list_runs(
         self,

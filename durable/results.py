@@ -68,3 +68,12 @@ class WorkflowInfo(msgspec.Struct, frozen=True):
 class Approval(msgspec.Struct, frozen=True):
     approved: bool
     reason: str | None = None
+
+
+class ReplayCheck(msgspec.Struct, frozen=True):
+    """The verdict of replaying a stored run against today's code."""
+
+    run_id: str
+    status: str
+    ok: bool
+    error: str | None = None
