@@ -41,7 +41,7 @@ class Context:
 
     @property
     def request_context(self) -> dict[str, Any]:
-        return self._ex.run.request_context  # type: ignore[no-any-return]
+        return self._ex.run.request_context
 
     @property
     def attempt(self) -> int:

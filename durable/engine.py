@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from durable.codec import canonical
 from durable.errors import (
@@ -186,8 +186,7 @@ class Engine:
         return events
 
     async def get_run(self, run_id: str) -> RunInfo:
-        ex = self._active.get(run_id)
-        return info_from(fold(await self._events(run_id)), RunInfo, live=ex)
+        return info_from(fold(await self._events(run_id)), RunInfo)
 
     async def history(self, run_id: str) -> list[Event]:
         return [to_public(e) for e in await self._events(run_id)]
@@ -555,7 +554,10 @@ def to_public(e: RunLog.Event) -> Event:
     return Event(position=e.originator_version, type=e.type, timestamp=e.timestamp, data=e.data)
 
 
-def info_from(run: RunLog, cls: type[RunInfo], live: Execution | None = None) -> Any:
+I = TypeVar("I", bound=RunInfo)
+
+
+def info_from(run: RunLog, cls: type[I]) -> I:
     suspensions = [
         Suspension(tuple(s["path"]), s["kind"], s["payload"], s["suspended_at"])
         for s in run.suspensions.values()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -36,11 +36,22 @@ class RunLog(BaseAggregate[str]):
 
     TOPIC = "durable:Run"
 
-    # Fields (set by ``Started.apply`` and later events): workflow, workflow_version,
-    # status, input, output, error, state, request_context, suspensions
-    # (path key -> {path, kind, payload, suspended_at}), resource_id,
-    # thread_id, parent_run_id, suspended_at, last_hash, seed. They are not
-    # class annotations because the library turns those into __init__ fields.
+    if TYPE_CHECKING:  # set by the events' apply(); not dataclass fields of the aggregate
+        workflow: str
+        workflow_version: str | None
+        status: str
+        input: Any
+        output: Any
+        error: str | None
+        state: dict[str, Any]
+        request_context: dict[str, Any]
+        suspensions: dict[str, dict[str, Any]]  # path key -> path, kind, payload, suspended_at
+        resource_id: str | None
+        thread_id: str | None
+        parent_run_id: str | None
+        suspended_at: datetime | None
+        last_hash: str
+        seed: int
 
     @dataclass(frozen=True)
     class Event(CanMutateAggregate[str]):

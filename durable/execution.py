@@ -116,7 +116,7 @@ class Execution:
         self.recorded = index_log(events)
         self.cursor = 0
         self.replaying = True
-        self.loop = WorkflowLoop()
+        self.loop = WorkflowLoop()  # type: ignore[abstract]  # I/O methods are never called
         self.requests: dict[str, Request] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
@@ -256,7 +256,7 @@ class Execution:
 
     def start_main(self) -> None:
         ctx = Context(self)
-        self.main = self.loop.create_task(self.wf.fn(ctx, self.run.input))
+        self.main = self.loop.create_task(self.wf.fn(ctx, self.run.input))  # type: ignore[arg-type]
 
     def _raise_if_nde(self) -> None:
         if self.nde is not None:

@@ -37,7 +37,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self.unhandled: list[BaseException] = []
 
     # -- what asyncio's futures, tasks and gather need --------------------------
-    def call_soon(
+    def call_soon(  # type: ignore[override]
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -50,14 +50,14 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def create_future(self) -> asyncio.Future[Any]:
         return asyncio.Future(loop=self)
 
-    def create_task(  # type: ignore[override]
+    def create_task(
         self,
         coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
         *,
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]
+        return asyncio.Task(coro, loop=self, name=name, context=context)
 
     def get_debug(self) -> bool:
         return False
@@ -88,19 +88,25 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         return None
 
     # -- what workflow code may not do -----------------------------------------
-    def call_later(self, delay: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+    def call_later(  # type: ignore[override]
+        self, delay: float, *args: Any, **kwargs: Any
+    ) -> asyncio.TimerHandle:
         raise WorkflowLoopError(
             "workflow code cannot wait on the clock (asyncio.sleep, asyncio.wait_for, timeouts): "
             "its waits must be durable. Do the waiting inside a step, or use durable helpers."
         )
 
-    def call_at(self, when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+    def call_at(  # type: ignore[override]
+        self, when: float, *args: Any, **kwargs: Any
+    ) -> asyncio.TimerHandle:
         return self.call_later(0)
 
-    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> asyncio.Handle:
         raise WorkflowLoopError("workflow code runs on its own loop; threads cannot reach it")
 
-    def run_in_executor(self, *args: Any, **kwargs: Any) -> Any:
+    def run_in_executor(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         raise WorkflowLoopError(
             "workflow code cannot do I/O or start threads; put that work in ctx.step(...)"
         )

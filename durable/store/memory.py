@@ -57,7 +57,7 @@ class MemoryStore(RecorderStore):
         self.recorder.insert_events([s for a in appends for s in a.stored], appends=appends)
 
     def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
-        return self.recorder.select_events(run_id, gt=after or None)  # type: ignore[no-any-return]
+        return self.recorder.select_events(run_id, gt=after or None)
 
     def _head_sync(self, run_id: str) -> Head | None:
         with self.recorder._database_lock:

@@ -145,7 +145,7 @@ class SQLiteStore(RecorderStore):
 
     def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
         assert self.recorder is not None
-        return self.recorder.select_events(run_id, gt=after or None)  # type: ignore[no-any-return]
+        return self.recorder.select_events(run_id, gt=after or None)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         assert self.datastore is not None
