@@ -1,0 +1,1 @@
+"""Example workflows bundled with durable (``durable demo`` runs ``orders``)."""

@@ -1,0 +1,200 @@
+"""The command line, run for real: ``python -m durable ...`` in a scratch folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+APP = "durable.examples.orders:engine"
+
+START_SUSPENDED = """
+import asyncio, sys
+import durable
+from durable.examples.orders import register
+
+async def main():
+    engine = durable.Engine(sys.argv[1])
+    register(engine)
+    async with engine:
+        run = await engine.create_run("approve-order", resource_id="customer-7")
+        await run.start({"sku": "A-1", "qty": 2})
+        print(run.run_id)
+
+asyncio.run(main())
+"""
+
+
+def durable_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m durable ARGS`` in ``cwd`` on the default store of that folder."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DURABLE_DATABASE_URL", "DURABLE_APP")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    return subprocess.run(
+        [sys.executable, "-m", "durable", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def start_suspended(cwd: Path, url: str = "sqlite:///durable.db") -> str:
+    """Start an approve-order run that stops at its approval; return its id."""
+    done = subprocess.run([sys.executable, "-c", START_SUSPENDED, url], cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A folder where ``durable demo`` ran once: the folder and the demo's output."""
+    cwd = tmp_path_factory.mktemp("demo")
+    done = durable_cli(cwd, "demo")
+    assert done.returncode == 0, done.stderr
+    return cwd, done.stdout
+
+
+def demo_run_id(cwd: Path) -> str:
+    listing = json.loads(durable_cli(cwd, "runs", "list", "--json").stdout)
+    return str(listing["runs"][-1]["run_id"])  # the oldest: the fixture's demo run
+
+
+def test_demo_tells_the_story(demo_dir: tuple[Path, str]) -> None:
+    cwd, out = demo_dir
+    assert (cwd / "durable.db").exists()
+    assert "suspended" in out and "approval" in out
+    assert "succeeded" in out
+    assert "a manager approves" in out.lower()
+    assert "durable runs list" in out and "durable runs history" in out
+    assert "\x1b[" not in out  # no colour codes when stdout is not a terminal
+
+
+def test_demo_twice_makes_a_fresh_run(tmp_path: Path) -> None:
+    for _ in range(2):
+        assert durable_cli(tmp_path, "demo").returncode == 0
+    listing = json.loads(durable_cli(tmp_path, "runs", "list", "--json").stdout)
+    assert listing["total"] == 2
+    assert len({r["run_id"] for r in listing["runs"]}) == 2
+    assert {r["status"] for r in listing["runs"]} == {"succeeded"}
+
+
+def test_runs_list_json_after_demo(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    done = durable_cli(cwd, "runs", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert listing["total"] >= 1
+    run = listing["runs"][-1]
+    assert run["workflow"] == "approve-order" and run["status"] == "succeeded"
+    filtered = json.loads(durable_cli(cwd, "runs", "list", "--status", "failed", "--json").stdout)
+    assert filtered == {"runs": [], "total": 0}
+
+
+def test_runs_list_table(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    done = durable_cli(cwd, "runs", "list", "--workflow", "approve-order")
+    assert done.returncode == 0
+    assert demo_run_id(cwd) in done.stdout and "succeeded" in done.stdout
+
+
+def test_runs_history_json(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    run_id = demo_run_id(cwd)
+    done = durable_cli(cwd, "runs", "history", run_id, "--json")
+    assert done.returncode == 0, done.stderr
+    events = json.loads(done.stdout)
+    assert events[0]["type"] == "started"
+    assert [e["position"] for e in events] == list(range(1, len(events) + 1))
+    assert {"suspended", "resumed", "succeeded"} <= {e["type"] for e in events}
+    assert events[0]["timestamp"].endswith("Z")
+
+
+def test_runs_show_and_state(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    run_id = demo_run_id(cwd)
+    shown = json.loads(durable_cli(cwd, "runs", "show", run_id, "--json").stdout)
+    assert shown["status"] == "succeeded" and shown["output"]["status"] == "shipped"
+    then = json.loads(durable_cli(cwd, "runs", "state", run_id, "--at", "3", "--json").stdout)
+    assert then["status"] == "suspended" and then["suspended"] == [["approval"]]
+    outside = durable_cli(cwd, "runs", "state", run_id, "--at", "999")
+    assert "outside" in one_error_line(outside)
+
+
+def test_runs_verify(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    done = durable_cli(cwd, "runs", "verify", demo_run_id(cwd))
+    assert done.returncode == 0, done.stderr
+    assert "intact" in done.stdout
+    every = durable_cli(cwd, "runs", "verify", "--all", "--json")
+    assert every.returncode == 0
+    assert all(r["valid"] for r in json.loads(every.stdout))
+
+
+def test_unknown_run_is_one_line_on_stderr(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    line = one_error_line(durable_cli(cwd, "runs", "show", "nope"))
+    assert "nope" in line
+
+
+def test_resume_of_a_finished_run_fails_clearly(demo_dir: tuple[Path, str]) -> None:
+    cwd, _ = demo_dir
+    done = durable_cli(cwd, "runs", "resume", demo_run_id(cwd), "--data", '{"approved": true}',
+                       "--app", APP)
+    line = one_error_line(done)
+    assert "not waiting" in line and "succeeded" in line
+
+
+def test_resume_answers_a_waiting_run(tmp_path: Path) -> None:
+    run_id = start_suspended(tmp_path)
+    waiting = json.loads(durable_cli(tmp_path, "runs", "suspended", "--json").stdout)
+    assert [r["run_id"] for r in waiting["runs"]] == [run_id]
+    assert waiting["runs"][0]["suspend_payloads"] == {"approval": {"price": 20, "sku": "A-1"}}
+    no_app = durable_cli(tmp_path, "runs", "resume", run_id, "--data", '{"approved": true}')
+    assert "--app" in one_error_line(no_app)
+    bad = durable_cli(tmp_path, "runs", "resume", run_id, "--data", '{"approved": "maybe"}',
+                      "--app", APP)
+    assert "invalid" in one_error_line(bad)
+    done = durable_cli(tmp_path, "runs", "resume", run_id, "--data",
+                       '{"approved": false, "reason": "too dear"}', "--app", APP, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded"
+    assert result["output"]["status"] == "rejected" and result["output"]["reason"] == "too dear"
+
+
+def test_resume_with_db_runs_the_app_on_that_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    run_id = start_suspended(tmp_path, url)
+    done = durable_cli(tmp_path, "--db", url, "runs", "resume", run_id,
+                       "--data", '{"approved": true}', "--app", APP, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["output"]["status"] == "shipped"
+    assert not (tmp_path / "durable.db").exists()
+
+
+def test_cancel(tmp_path: Path) -> None:
+    run_id = start_suspended(tmp_path)
+    done = durable_cli(tmp_path, "runs", "cancel", run_id, "--reason", "changed mind", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "cancelled" and result["error"] == "changed mind"
+    again = durable_cli(tmp_path, "runs", "resume", run_id, "--app", APP)
+    assert "cancelled" in one_error_line(again)
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    assert "--status" not in one_error_line(durable_cli(tmp_path, "runs", "verify"))
+    one_error_line(durable_cli(tmp_path, "runs", "list", "--status", "bogus"))
+    one_error_line(durable_cli(tmp_path, "runs", "resume", "x", "--data", "{not json"))
+    one_error_line(durable_cli(tmp_path, "--db", "bogus://", "runs", "list"))
