@@ -354,7 +354,8 @@ class Engine:
             return await self._drive(ex)
 
     async def resume_run(
-        self, run_id: str, data: Any, step: str | Path | list[str | int] | None
+        self, run_id: str, data: Any, step: str | Path | list[str | int] | None,
+        kind: str | None = None,
     ) -> RunResult:
         self._require_open()
         for attempt in range(3):
@@ -373,7 +374,7 @@ class Engine:
                         await ex.append([("continued", {})])
                         ex.pause_requested = False
                     else:
-                        req = self._target(ex, step)
+                        req = self._target(ex, step, kind)
                         value = validate_resume(run_id, req, data)
                         event = await ex.append(
                             [("resumed", {"path": list(req.path), "data": value})]
@@ -391,8 +392,22 @@ class Engine:
                 return await self._drive(ex)
         raise NotSuspended(run_id, "running", step)
 
-    def _target(self, ex: Execution, step: str | Path | list[str | int] | None) -> Request:
-        open_reqs = ex.open_suspensions()
+    async def approve(self, run_id: str, *, step: str | Path | None = None) -> RunResult:
+        """Answer a ``ctx.request_approval`` suspension with yes."""
+        return await self.resume_run(run_id, {"approved": True, "reason": None}, step,
+                                     kind="approval")
+
+    async def decline(
+        self, run_id: str, *, step: str | Path | None = None, reason: str | None = None
+    ) -> RunResult:
+        """Answer a ``ctx.request_approval`` suspension with no."""
+        return await self.resume_run(run_id, {"approved": False, "reason": reason}, step,
+                                     kind="approval")
+
+    def _target(
+        self, ex: Execution, step: str | Path | list[str | int] | None, kind: str | None = None
+    ) -> Request:
+        open_reqs = [r for r in ex.open_suspensions() if kind is None or r.suspend_kind == kind]
         status = ex.run.status
         if step is None:
             if not open_reqs:

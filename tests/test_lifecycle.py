@@ -294,3 +294,27 @@ async def test_pause_stops_at_the_next_step_boundary_and_resume_continues(
     result = await run.resume()
     assert result.status == "succeeded" and result.output == 3
     assert calls == Counter(first=1, second=1)
+
+
+async def test_request_approval_is_answered_by_approve_and_decline(
+    store_url: str, open_engine: Any
+) -> None:
+    def register(engine: durable.Engine) -> None:
+        @engine.workflow("refund")
+        async def wf(ctx: durable.Context, amount: int) -> str:
+            answer = await ctx.request_approval("refund", action="refund", args={"amount": amount})
+            return "refunded" if answer.approved else f"declined: {answer.reason}"
+
+    engine = await open_engine(store_url, register)
+    yes = await engine.create_run("refund")
+    waiting = await yes.start(30)
+    assert waiting.suspensions[0].kind == "approval"
+    assert waiting.suspend_payloads["refund"]["requires_approval"] is True
+    assert (await engine.approve(yes.run_id)).output == "refunded"
+
+    no = await engine.create_run("refund")
+    await no.start(5000)
+    result = await engine.decline(no.run_id, reason="too much")
+    assert result.output == "declined: too much"
+    with pytest.raises(durable.NotSuspended):
+        await engine.approve(no.run_id)
