@@ -23,6 +23,7 @@ from durable.errors import (
     RunAlreadyStarted,
     RunNotFound,
     StepFailed,
+    StoreUnavailable,
     WaitTimeout,
     WorkflowNotFound,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RunNotFound",
     "RunResult",
     "StepFailed",
+    "StoreUnavailable",
     "Suspension",
     "WaitTimeout",
     "WorkflowInfo",

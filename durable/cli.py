@@ -400,15 +400,9 @@ def engine_for_app(spec: str, db: str | None) -> Engine:
 
 # -- entry point ----------------------------------------------------------------------
 def configure_logging() -> None:
-    """Send the engine's structlog output to stderr, warnings and up, keeping stdout clean."""
-    import structlog
-
-    if structlog.is_configured():
-        return
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    )
+    """The CLI is an application: it shows the engine's warnings on stderr, keeping stdout clean."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 def main(argv: list[str] | None = None) -> None:

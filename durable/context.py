@@ -7,7 +7,7 @@ import contextvars
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from durable.paths import Path, check_step_id
 from durable.results import Approval
@@ -78,15 +78,37 @@ class Context:
         self._ex.counters[key] = n
         return (*self._scope, step_id if n == 1 else f"{step_id}#{n}")
 
+    @overload
     def step(
         self,
         step_id: str,
-        fn: Callable[..., T | Awaitable[T]],
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        retries: int = ...,
+        backoff: float = ...,
+        **kwargs: Any,
+    ) -> asyncio.Future[T]: ...
+
+    @overload
+    def step(
+        self,
+        step_id: str,
+        fn: Callable[..., T],
+        *args: Any,
+        retries: int = ...,
+        backoff: float = ...,
+        **kwargs: Any,
+    ) -> asyncio.Future[T]: ...
+
+    def step(
+        self,
+        step_id: str,
+        fn: Callable[..., Any],
         *args: Any,
         retries: int = 0,
         backoff: float = 1.0,
         **kwargs: Any,
-    ) -> asyncio.Future[T]:
+    ) -> asyncio.Future[Any]:
         """Run ``fn(*args, **kwargs)`` once and record its result.
 
         On replay the recorded result is returned and ``fn`` is not called.

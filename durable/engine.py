@@ -22,6 +22,7 @@ from durable.errors import (
     PositionConflict,
     RunAlreadyStarted,
     RunNotFound,
+    StoreUnavailable,
     WorkflowNotFound,
 )
 from durable.events import TERMINAL, RunLog, fold, new_event, verify_chain
@@ -84,7 +85,11 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
     async def open(self) -> Engine:
         if not self._open:
-            await self.store.open()
+            try:
+                await self.store.open()
+            except Exception as e:
+                await self.store.close()
+                raise StoreUnavailable(self.url, e) from e
             self._open = True
             self._lease_task = asyncio.get_running_loop().create_task(self._renew_leases())
         return self

@@ -115,6 +115,15 @@ class WaitTimeout(DurableError, TimeoutError):
         super().__init__(f"{step!r} waited {timeout} s and no event arrived")
 
 
+class StoreUnavailable(DurableError, OSError):
+    def __init__(self, url: str, cause: BaseException) -> None:
+        self.url = url
+        super().__init__(
+            f"cannot open the store {url!r}: {type(cause).__name__}: {cause}. Check the URL, "
+            "that the file's folder exists and is writable, or that the database server runs."
+        )
+
+
 class PositionConflict(DurableError):
     """Another writer appended to the run first (internal: the log settles races)."""
 
@@ -137,6 +146,7 @@ __all__ = [
     "RunAlreadyStarted",
     "RunNotFound",
     "StepFailed",
+    "StoreUnavailable",
     "WaitTimeout",
     "WorkflowNotFound",
 ]
