@@ -354,6 +354,53 @@ def runs_resume(
     console().print(run_table(result, title=f"Run {run_id} after the resume"))
 
 
+@runs_app.command("replay")
+def runs_replay(
+    ctx: typer.Context,
+    run_id: Annotated[str | None, typer.Argument(metavar="RUN_ID", help="The run's id.",
+                                             show_default=False)] = None,
+    all_runs_: Annotated[bool, typer.Option("--all", help="Check every run.")] = False,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow's runs."
+                                                 )] = None,
+    app_spec: Annotated[str | None, typer.Option(
+        "--app", envvar="DURABLE_APP", help="MODULE:ENGINE holding today's workflow code.",
+        show_default=False)] = None,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Replay stored runs against today's code, read-only: catches non-determinism before a
+    deploy. Calls no step and writes nothing; exits 1 if any run would no longer replay."""
+    if sum([run_id is not None, all_runs_, workflow is not None]) != 1:
+        fail("give one of: a run id, --all, or --workflow W", 2)
+    if not app_spec:
+        fail("replaying runs the workflow's code: pass --app MODULE:ENGINE (or set $DURABLE_APP)",
+             2)
+    try:
+        engine = engine_for_app(app_spec, db_url(ctx, db))
+    except ValueError as e:
+        fail(str(e))
+
+    async def replay(engine: Engine) -> list[Any]:
+        if run_id is not None:
+            ids = [run_id]
+        else:
+            ids = [r.run_id for r in await all_runs(engine)
+                   if workflow is None or r.workflow == workflow]
+        return [await engine.check_replay(i) for i in ids]
+
+    checks = call(engine, replay)
+    bad = [c for c in checks if not c.ok]
+    if as_json:
+        emit_json(checks)
+    else:
+        for c in checks:
+            mark = "ok " if c.ok else "FAIL"
+            console().print(f"{mark} {c.run_id} ({c.status}){'' if c.ok else ': ' + str(c.error)}")
+        console().print(f"{len(checks) - len(bad)} of {len(checks)} run(s) replay cleanly.")
+    if bad:
+        fail(f"{len(bad)} run(s) no longer replay against this code")
+
+
 # -- loading workflow code ----------------------------------------------------------
 def load_app(spec: str) -> Any:
     """Import ``MODULE:ATTR`` (the working directory is importable) and return the attribute."""

@@ -198,3 +198,33 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     one_error_line(durable_cli(tmp_path, "runs", "list", "--status", "bogus"))
     one_error_line(durable_cli(tmp_path, "runs", "resume", "x", "--data", "{not json"))
     one_error_line(durable_cli(tmp_path, "--db", "bogus://", "runs", "list"))
+
+
+CHANGED_APP = """
+import durable
+from durable.examples import orders
+
+engine = durable.Engine()
+
+@engine.workflow("approve-order", version="2")
+async def approve_order(ctx, order):
+    # today's code asks for a step the stored runs never recorded at this point
+    await ctx.step("fraud-check", lambda: "ok")
+    price = await ctx.step("price", orders.compute_price, order)
+    return {"price": price}
+"""
+
+
+def test_replay_check_passes_on_todays_code_and_fails_on_changed_code(tmp_path: Path) -> None:
+    assert durable_cli(tmp_path, "demo").returncode == 0
+    ok = durable_cli(tmp_path, "runs", "replay", "--all", "--app", APP)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 of 1 run(s) replay cleanly" in ok.stdout
+
+    (tmp_path / "changed_app.py").write_text(CHANGED_APP)
+    bad = durable_cli(tmp_path, "runs", "replay", "--workflow", "approve-order", "--json",
+                      "--app", "changed_app:engine")
+    assert bad.returncode == 1
+    verdicts = json.loads(bad.stdout)
+    assert len(verdicts) == 1 and verdicts[0]["ok"] is False
+    assert "price" in verdicts[0]["error"] and "fraud-check" in verdicts[0]["error"]
