@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
@@ -28,14 +29,17 @@ class _Recorder(POPOApplicationRecorder):
         ids = super()._update_table(stored_events, **kwargs)
         for a in kwargs.get("appends", ()):
             old = self.store.heads.get(a.run_id)
-            head = a.head
+            head = msgspec.structs.replace(a.head)  # our copy: never change the caller's
             if old is not None:
                 head.created_at = old.created_at
             else:
                 self.store.order[a.run_id] = len(self.store.order)
-            self.store.heads[a.run_id] = Head(**{f: getattr(head, f) for f in Head.__struct_fields__})
+            self.store.heads[a.run_id] = head
             if a.suspensions is not None:
-                self.store.suspensions[a.run_id] = list(a.suspensions)
+                # the order SQL adapters give: by suspended_at, then path
+                self.store.suspensions[a.run_id] = sorted(
+                    a.suspensions, key=lambda r: (r.suspended_at, r.path_key)
+                )
         return ids
 
 
