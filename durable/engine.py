@@ -26,7 +26,7 @@ from durable.errors import (
     WorkflowNotFound,
 )
 from durable.events import TERMINAL, RunLog, fold, new_event, verify_chain
-from durable.execution import Execution, Request, validate_resume
+from durable.execution import Execution, Request, index_log, validate_resume
 from durable.logs import get_logger
 from durable.owner import Owner, owner_is_dead
 from durable.paths import Path, parse_path, path_key
@@ -458,11 +458,30 @@ class Engine:
     async def pause_run(self, run_id: str) -> RunResult:
         self._require_open()
         ex = self._active.get(run_id)
-        if ex is not None:
+        if ex is not None:  # executing here: stop at the next step boundary, then return
             ex.request_pause()
             async with self._lock(run_id):
                 pass
-        return info_from(fold(await self._events(run_id)), RunResult)
+            return info_from(fold(await self._events(run_id)), RunResult)
+        for _ in range(10):  # executing elsewhere (or owner dead): leave a request in its log
+            events = await self._events(run_id)
+            run = fold(events)
+            if run.status != "running" or index_log(events).pause_pending:
+                return info_from(run, RunResult)
+            e = new_event(run_id, len(events) + 1, "pause_requested", {}, events[-1].hash,
+                          datetime.now(UTC))
+            e.mutate(run)
+            head = head_of(run, self.owner, self.lease_seconds)
+            stored = await self.store.read_head(run_id)
+            if stored is not None:  # the run's executor stays its owner: we only leave a note
+                for f in ("owner_id", "owner_host", "owner_pid", "owner_start", "lease_until"):
+                    setattr(head, f, getattr(stored, f))
+            try:
+                await self.store.append(Append(run_id, len(events), [e], head))
+            except PositionConflict:
+                continue
+            return info_from(run, RunResult)
+        raise RuntimeError(f"could not ask run {run_id!r} to pause: it kept changing; try again")
 
     async def recover(self) -> list[str]:
         """Claim runs left ``running`` by a dead owner and continue them in the background."""

@@ -167,6 +167,13 @@ class RunLog(BaseAggregate[str]):
             run.last_hash = self.hash
 
     @dataclass(frozen=True)
+    class PauseRequested(Event):
+        """Someone asked a run executing elsewhere to pause at its next step boundary."""
+
+        TOPIC = "durable:pause_requested"
+        type: ClassVar[str] = "pause_requested"
+
+    @dataclass(frozen=True)
     class Continued(Event):
         """A paused run was told to go on."""
 
@@ -236,6 +243,7 @@ EVENT_CLASSES: dict[str, type[RunLog.Event]] = {
         RunLog.Resumed,
         RunLog.StateSet,
         RunLog.Paused,
+        RunLog.PauseRequested,
         RunLog.Continued,
         RunLog.Recovered,
         RunLog.Cancelled,

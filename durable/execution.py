@@ -74,6 +74,7 @@ class _Recorded:
     suspended: set[str]
     state_sets: int
     interrupted: int  # `recovered` events after the last delivery
+    pause_pending: bool = False  # a pause was requested and not yet honoured
 
 
 def index_log(events: list[RunLog.Event]) -> _Recorded:
@@ -97,6 +98,10 @@ def index_log(events: list[RunLog.Event]) -> _Recorded:
             rec.state_sets += 1
         elif t == "recovered":
             rec.interrupted += 1
+        elif t == "pause_requested":
+            rec.pause_pending = True
+        elif t in ("paused", "continued"):
+            rec.pause_pending = False
     return rec
 
 
@@ -128,7 +133,7 @@ class Execution:
         self.rng = random.Random(self.run.seed)
         self.nde: NonDeterminismError | None = None
         self.cancel_reason: str | None = None
-        self.pause_requested = False
+        self.pause_requested = self.recorded.pause_pending
         self.dead = False
         self.main: asyncio.Task[Any] | None = None
         self.bind = log.bind(run_id=run_id, workflow=wf.name)
@@ -188,9 +193,33 @@ class Execution:
         return [r for r in self.requests.values() if r.kind == "suspend"]
 
     async def append(self, items: list[tuple[str, dict[str, Any]]]) -> list[RunLog.Event]:
-        """Append at the expected position; a lost race kills this execution."""
-        if self.dead:
-            raise PositionConflict(self.run_id, self.position)
+        """Append at the expected position.
+
+        A lost race kills this execution, unless all that came in between are
+        requests to pause: those it takes in (and will honour) and appends after.
+        """
+        while True:
+            if self.dead:
+                raise PositionConflict(self.run_id, self.position)
+            saved = self._save_run()
+            events, append = self._prepare(items)
+            try:
+                await self.engine.store.append(append)
+            except PositionConflict:
+                self._restore_run(saved)
+                if await self._take_in_requests():
+                    continue
+                self.dead = True
+                raise
+            except BaseException:
+                self._restore_run(saved)
+                self.dead = True
+                raise
+            self.position, self.last_hash = events[-1].originator_version, events[-1].hash
+            self.events_seen = self.position
+            return events
+
+    def _prepare(self, items: list[tuple[str, dict[str, Any]]]) -> tuple[list[RunLog.Event], Append]:
         ts = datetime.now(UTC)
         events = []
         prev, pos = self.last_hash, self.position
@@ -199,26 +228,36 @@ class Execution:
             e = new_event(self.run_id, pos, type_, data, prev, ts)
             prev = e.hash
             events.append(e)
-        before = self.position
         touched = False
         for e in events:
             e.mutate(self.run)
             touched = touched or e.type in ("suspended", "resumed") or e.type in TERMINAL
-        append = Append(
+        return events, Append(
             run_id=self.run_id,
-            expected=before,
+            expected=self.position,
             events=events,
             head=self.head(),
             suspensions=self.suspension_rows() if touched else None,
         )
-        try:
-            await self.engine.store.append(append)
-        except BaseException:
-            self.dead = True
-            raise
-        self.position, self.last_hash = pos, prev
-        self.events_seen = pos
-        return events
+
+    def _save_run(self) -> dict[str, Any]:
+        saved = dict(vars(self.run))
+        saved["suspensions"] = dict(self.run.suspensions)
+        return saved
+
+    def _restore_run(self, saved: dict[str, Any]) -> None:
+        vars(self.run).clear()
+        vars(self.run).update(saved)
+
+    async def _take_in_requests(self) -> bool:
+        newer = await self.engine.store.read_events(self.run_id, after=self.position)
+        if not newer or any(e.type != "pause_requested" for e in newer):
+            return False
+        for e in newer:
+            e.mutate(self.run)
+            self.position, self.last_hash = e.originator_version, e.hash
+        self.pause_requested = True
+        return True
 
     def head(self) -> Head:
         from durable.engine import head_of

@@ -318,3 +318,42 @@ async def test_request_approval_is_answered_by_approve_and_decline(
     assert result.output == "declined: too much"
     with pytest.raises(durable.NotSuspended):
         await engine.approve(no.run_id)
+
+
+async def test_a_pause_asked_of_another_engine_is_honoured_at_its_next_boundary(
+    shared_url: str, open_engine: Any
+) -> None:
+    gate = asyncio.Event()
+    calls: Counter[str] = Counter()
+
+    async def first() -> int:
+        calls["first"] += 1
+        await gate.wait()
+        return 1
+
+    def second() -> int:
+        calls["second"] += 1
+        return 2
+
+    def register(engine: durable.Engine) -> None:
+        @engine.workflow("pausable")
+        async def wf(ctx: durable.Context, _: Any) -> int:
+            return await ctx.step("first", first) + await ctx.step("second", second)
+
+    a = await open_engine(shared_url, register)
+    b = await open_engine(shared_url, register)
+    run = await a.create_run("pausable")
+    running = asyncio.create_task(run.start())
+    while not calls["first"]:
+        await asyncio.sleep(0.01)
+    asked = await (await b.create_run("pausable", run_id=run.run_id)).pause()
+    assert asked.status == "running"  # A will stop at its next step boundary
+    gate.set()
+    assert (await running).status == "paused"
+    assert calls == Counter(first=1)
+    types = [e.type for e in await b.history(run.run_id)]
+    assert types == ["started", "pause_requested", "step_completed", "paused"]
+
+    result = await (await b.create_run("pausable", run_id=run.run_id)).resume()
+    assert result.status == "succeeded" and result.output == 3
+    assert calls == Counter(first=1, second=1)
