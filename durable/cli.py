@@ -206,7 +206,7 @@ def runs_suspended(
     if not result.runs:
         console().print("No runs are waiting.")
         return
-    console().print(suspended_table(result.runs, title=f"{result.total} waiting runs"))
+    console().print(suspended_table(result.runs, title=f"{result.total} waiting run{'' if result.total == 1 else 's'}"))
 
 
 @runs_app.command("show")

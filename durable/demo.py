@@ -22,7 +22,7 @@ from rich.text import Text
 from durable.engine import Engine
 from durable.examples.orders import register
 from durable.paths import path_key
-from durable.results import Event, RunInfo
+from durable.results import Event, RunInfo, RunResult
 
 WORKFLOW = "approve-order"
 TABLE_STYLE: dict[str, Any] = {"box": box.SIMPLE_HEAD, "show_edge": False, "title_justify": "left",
@@ -204,6 +204,21 @@ async def print_new_events(out: Console, engine: Engine, run_id: str, seen: int)
     return len(events)
 
 
+async def approve_in_fresh_engine(out: Console, engine: Engine, run_id: str) -> RunResult:
+    """Resume as another process would: a new Engine on the same file replays the log."""
+    if engine.url.startswith("memory://"):  # nothing outlives the engine: resume in place
+        out.print(Text('run.resume({"approved": True}) hands the decision to the waiting run:'))
+        return await (await engine.create_run(WORKFLOW, run_id=run_id)).resume({"approved": True})
+    out.print(Text("A new Engine opens the same store, as a restarted process would. "
+                   'run.resume({"approved": True}) replays the log (the price step is not run '
+                   "again), records the decision and carries on:"))
+    later = Engine(engine.url)
+    register(later)
+    async with later:
+        run = await later.create_run(WORKFLOW, run_id=run_id)
+        return await run.resume({"approved": True})
+
+
 async def run_demo(engine: Engine, out: Console) -> str:
     """Register the example, run one order through approval, and narrate; return the run id."""
     register(engine)
@@ -231,10 +246,8 @@ async def run_demo(engine: Engine, out: Console) -> str:
                    f"{waiting.total} waiting run(s):"))
     out.print(suspended_table(waiting.runs))
 
-    section(out, "3. A manager approves")
-    out.print(Text('run.resume({"approved": True}) replays the log (the price step is not run '
-                   "again) and carries on:"))
-    result = await run.resume({"approved": True})
+    section(out, "3. Days later, in a fresh engine, a manager approves")
+    result = await approve_in_fresh_engine(out, engine, run.run_id)
     await print_new_events(out, engine, run.run_id, seen)
     out.print(Text(f"Status: {result.status}. Output: {summarize(result.output, 100)}",
                    style="bold"))

@@ -203,13 +203,21 @@ class Engine:
         return info_from(fold(events[:position]), RunInfo)
 
     async def verify(self, run_id: str) -> bool:
-        """Check the run's tamper-evident chain: False if a stored event was altered."""
+        """Check the run's tamper-evident chain: False if a stored event was altered.
+
+        Each event holds the hash of the one before it; the run's head row, written
+        in the same transaction as every append, says where the log ends, so
+        dropping events from its end shows too.
+        """
         try:
             events = await self._events(run_id)
         except RunNotFound:
             raise
         except Exception:  # an event that no longer decodes was altered too
             log.warning("verify_decode_failed", run_id=run_id, exc_info=True)
+            return False
+        head = await self.store.read_head(run_id)
+        if head is None or head.position != len(events):
             return False
         return verify_chain(events)
 
@@ -508,22 +516,33 @@ class Engine:
         return claimed
 
     async def _claim(self, head: Head) -> Execution | None:
+        """Replay the run read-only, then claim it with a ``recovered`` event.
+
+        Replay comes first so that a run today's code cannot replay is left
+        untouched (logged, not written to). The claim is an append at the
+        expected position: of several recoverers one wins, and the old owner,
+        should it still be alive, loses its next append.
+        """
         lock = self._lock(head.run_id)
         await lock.acquire()
+        ex: Execution | None = None
         try:
             events = await self._events(head.run_id)
             if events[-1].originator_version != head.position:
                 lock.release()
                 return None  # it moved since we looked: its owner is not dead after all
             ex = Execution(self, self._workflow(head.workflow), head.run_id, events)
+            ex.replay()
             await ex.append([("recovered", {"owner": self.owner.id, "previous": head.owner_id})])
             ex.recorded.interrupted += 1
-            ex.replay()
         except BaseException as e:
             lock.release()
-            if isinstance(e, PositionConflict):
-                return None
-            log.error("recover_failed", run_id=head.run_id, exc_info=True)
+            if ex is not None:
+                ex.close()
+            if not isinstance(e, PositionConflict):
+                log.error("recover_failed", run_id=head.run_id, exc_info=True)
+            if not isinstance(e, Exception):
+                raise
             return None
         self._active[head.run_id] = ex
         ex.claimed_lock = lock  # type: ignore[attr-defined]

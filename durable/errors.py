@@ -88,7 +88,8 @@ class NonDeterminismError(DurableError):
             f"run {run_id!r} no longer replays against its log: {detail} "
             f"(logged: {logged!r}; requested now: {requested!r}). Nothing was written. "
             "The workflow code changed in a way that alters recorded history: restore the old "
-            "order of steps, or register the new code under a new version for new runs."
+            "code for runs already in flight, and give the changed code a new workflow name for "
+            "new runs (check stored runs first with 'durable runs replay')."
         )
 
 

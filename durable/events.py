@@ -23,11 +23,13 @@ GENESIS_HASH = ""
 _encode = msgspec.msgpack.Encoder().encode
 
 
-def chain_hash(prev_hash: str, topic: str, position: int, timestamp: datetime, data: Any) -> str:
+def chain_hash(
+    run_id: str, prev_hash: str, topic: str, position: int, timestamp: datetime, data: Any
+) -> str:
     """The tamper-evident link: covers the previous link and everything stored."""
     h = hashlib.sha256()
     h.update(prev_hash.encode())
-    h.update(_encode((topic, position, timestamp.isoformat(), data)))
+    h.update(_encode((run_id, topic, position, timestamp.isoformat(), data)))
     return h.hexdigest()[:32]
 
 
@@ -259,7 +261,7 @@ def new_event(
 ) -> RunLog.Event:
     """Build the next event of a run, linked to the one before it."""
     cls = EVENT_CLASSES[type_]
-    digest = chain_hash(prev_hash, cls.TOPIC, position, timestamp, data)
+    digest = chain_hash(run_id, prev_hash, cls.TOPIC, position, timestamp, data)
     return cls(
         originator_id=run_id,
         originator_version=position,
@@ -285,7 +287,7 @@ def verify_chain(events: list[RunLog.Event]) -> bool:
     for position, e in enumerate(events, start=1):
         if e.originator_version != position or e.prev_hash != prev:
             return False
-        if chain_hash(prev, type(e).TOPIC, position, e.timestamp, e.data) != e.hash:
+        if chain_hash(e.originator_id, prev, type(e).TOPIC, position, e.timestamp, e.data) != e.hash:
             return False
         prev = e.hash
     return True
