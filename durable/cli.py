@@ -22,6 +22,8 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import msgspec
 import typer
+from rich import box
+from rich.table import Table
 
 from durable.demo import (
     events_table,
@@ -53,6 +55,11 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(runs_app, name="runs")
+projections_app = typer.Typer(
+    help="The read models behind the listings: where they stand, and rebuilding them.",
+    no_args_is_help=True,
+)
+app.add_typer(projections_app, name="projections")
 
 DbOpt = Annotated[
     str | None,
@@ -206,7 +213,8 @@ def runs_suspended(
     if not result.runs:
         console().print("No runs are waiting.")
         return
-    console().print(suspended_table(result.runs, title=f"{result.total} waiting run{'' if result.total == 1 else 's'}"))
+    plural = "" if result.total == 1 else "s"
+    console().print(suspended_table(result.runs, title=f"{result.total} waiting run{plural}"))
 
 
 @runs_app.command("show")
@@ -399,6 +407,35 @@ def runs_replay(
         console().print(f"{len(checks) - len(bad)} of {len(checks)} run(s) replay cleanly.")
     if bad:
         fail(f"{len(bad)} run(s) no longer replay against this code")
+
+
+# -- projections ---------------------------------------------------------------------
+@projections_app.command("status")
+def projections_status(ctx: typer.Context, as_json: JsonOpt = False, db: DbOpt = None) -> None:
+    """Each view's position in the event log, and how far behind it is."""
+    views = with_engine(ctx, db, lambda e: e.projections())
+    if as_json:
+        return emit_json(views)
+    console().print(views_table(views))
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(ctx: typer.Context, as_json: JsonOpt = False, db: DbOpt = None) -> None:
+    """Drop the views and build them again from the logs (runs may go on meanwhile)."""
+    views = with_engine(ctx, db, lambda e: e.rebuild_projections())
+    if as_json:
+        return emit_json(views)
+    console().print(views_table(views, title="Rebuilt from the logs"))
+
+
+def views_table(views: list[Any], title: str = "Projections") -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for column in ("view", "kept", "position", "log head", "lag", "rows"):
+        table.add_column(column, justify="left" if column in ("view", "kept") else "right")
+    for v in views:
+        kept = "with the events" if v.consistency == "inline" else "tracking"
+        table.add_row(v.name, kept, str(v.position), str(v.head), str(v.lag), str(v.rows))
+    return table
 
 
 # -- loading workflow code ----------------------------------------------------------

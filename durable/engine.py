@@ -39,8 +39,10 @@ from durable.results import (
     Suspension,
     WorkflowInfo,
 )
-from durable.store import RunFilter, Store, open_store, resolve_url
+from durable.store import Store, open_store, resolve_url
 from durable.store.base import Append, Head
+from projections.rows import IndexRow, ListingFilter, ViewStatus, row_values
+from projections.suspended import OpenSuspension, WaitingRun
 
 log = get_logger("durable")
 
@@ -72,6 +74,7 @@ class Engine:
         self.url = resolve_url(url)
         self.lease_seconds: float = float(options.pop("lease_seconds", 30.0))
         self.max_parked: int = int(options.pop("max_parked", 10_000))
+        self.project_every: float = float(options.pop("project_every", 1.0))
         self.store: Store = open_store(self.url, **options)
         self.owner = Owner.this_process()
         self._workflows: dict[str, WorkflowDef] = {}
@@ -80,6 +83,7 @@ class Engine:
         self._parked: OrderedDict[str, Execution] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._lease_task: asyncio.Task[None] | None = None
+        self._projector: asyncio.Task[None] | None = None
         self._open = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -91,14 +95,17 @@ class Engine:
                 await self.store.close()
                 raise StoreUnavailable(self.url, e) from e
             self._open = True
-            self._lease_task = asyncio.get_running_loop().create_task(self._renew_leases())
+            loop = asyncio.get_running_loop()
+            self._lease_task = loop.create_task(self._renew_leases())
+            self._projector = loop.create_task(self._project())
         return self
 
     async def close(self) -> None:
         if not self._open:
             return
-        if self._lease_task is not None:
-            self._lease_task.cancel()
+        for task in (self._lease_task, self._projector):
+            if task is not None:
+                task.cancel()
         for t in list(self._background):
             t.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -116,6 +123,15 @@ class Engine:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    async def _project(self) -> None:
+        """Keep the runs index caught up, off the request path."""
+        while True:
+            await asyncio.sleep(self.project_every)
+            try:
+                await self.store.catch_up()
+            except Exception:
+                log.warning("projection_catch_up_failed", exc_info=True)
 
     async def _renew_leases(self) -> None:
         while True:
@@ -268,8 +284,9 @@ class Engine:
     ) -> Page:
         self._require_open()
         f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
-        heads, total = await self.store.list_runs(f)
-        return Page([info_from_head(h, []) for h in heads], total)
+        await self.store.catch_up()  # read your own writes: the index has seen them all
+        rows, total, waiting = await self.store.list_runs(f)
+        return Page([info_from_index(r, waiting.get(r.run_id, [])) for r in rows], total)
 
     async def list_suspended_runs(
         self,
@@ -285,8 +302,19 @@ class Engine:
         """Runs with open suspensions, newest ``suspended_at`` first (from the listing table)."""
         self._require_open()
         f = make_filter(None, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
-        rows, total = await self.store.list_suspended(f)
-        return Page([info_from_head(h, s) for h, s in rows], total)
+        rows, total, heads = await self.store.list_suspended(f)
+        return Page([info_from_waiting(w, s, heads.get(w.run_id)) for w, s in rows], total)
+
+    async def projections(self) -> list[ViewStatus]:
+        """Where each read model stands: its position in the log, and its lag."""
+        self._require_open()
+        return await self.store.view_status()
+
+    async def rebuild_projections(self) -> list[ViewStatus]:
+        """Drop the read models and build them again from the logs, while runs go on."""
+        self._require_open()
+        await self.store.rebuild_views()
+        return await self.store.view_status()
 
     # -- execution ------------------------------------------------------------
     async def _drive(self, ex: Execution) -> RunResult:
@@ -645,29 +673,52 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
-def info_from_head(h: Head, rows: list[Any]) -> RunInfo:
-    from durable.codec import decode
+def _suspensions(rows: list[OpenSuspension]) -> list[Suspension]:
+    return [Suspension(tuple(r.path), r.kind, r.payload, _dt(r.suspended_at))  # type: ignore[arg-type]
+            for r in rows]
 
-    suspensions = [
-        Suspension(tuple(r.path), r.kind, decode(r.payload) if r.payload else None,
-                   _dt(r.suspended_at))  # type: ignore[arg-type]
-        for r in rows
-    ]
+
+def info_from_index(row: IndexRow, rows: list[OpenSuspension]) -> RunInfo:
+    """A runs-index row (and its open suspensions) as the public RunInfo."""
+    suspensions = _suspensions(rows)
     return RunInfo(
-        run_id=h.run_id,
-        workflow=h.workflow,
-        status=h.status,
+        run_id=row.run_id,
+        workflow=row.workflow,
+        status=row.status,
+        error=row.error,
         suspended=[s.path for s in suspensions],
         suspend_payloads={path_key(s.path): s.payload for s in suspensions},
         suspensions=suspensions,
-        resource_id=h.resource_id,
-        thread_id=h.thread_id,
-        parent_run_id=h.parent_run_id,
-        created_at=_dt(h.created_at),
-        updated_at=_dt(h.updated_at),
-        suspended_at=_dt(h.suspended_at),
-        version=h.version,
-        position=h.position,
+        resource_id=row.resource_id,
+        thread_id=row.thread_id,
+        parent_run_id=row.parent_run_id,
+        created_at=_dt(row.created_at),
+        updated_at=_dt(row.updated_at),
+        suspended_at=max((s.suspended_at for s in suspensions), default=None),
+        version=row.version,
+        position=row.position,
+        **row_values(row),
+    )
+
+
+def info_from_waiting(w: WaitingRun, rows: list[OpenSuspension], head: Head | None) -> RunInfo:
+    """A listing row (one waiting run with its open suspensions) as the public RunInfo."""
+    suspensions = _suspensions(rows)
+    return RunInfo(
+        run_id=w.run_id,
+        workflow=w.workflow,
+        status=head.status if head is not None else "suspended",
+        suspended=[s.path for s in suspensions],
+        suspend_payloads={path_key(s.path): s.payload for s in suspensions},
+        suspensions=suspensions,
+        resource_id=w.resource_id,
+        thread_id=w.thread_id,
+        parent_run_id=head.parent_run_id if head is not None else None,
+        created_at=_dt(head.created_at) if head is not None else None,
+        updated_at=_dt(head.updated_at) if head is not None else None,
+        suspended_at=_dt(w.suspended_at),
+        version=head.version if head is not None else None,
+        position=head.position if head is not None else 0,
     )
 
 
@@ -703,8 +754,8 @@ def _ts(d: datetime | None) -> float | None:
 def make_filter(
     status: str | None, workflow: str | None, resource_id: str | None, thread_id: str | None,
     from_date: datetime | None, to_date: datetime | None, page: int, per_page: int,
-) -> RunFilter:
+) -> ListingFilter:
     if page < 0 or per_page < 1:
         raise ValueError("page must be >= 0 and per_page >= 1")
-    return RunFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
-                     page, per_page)
+    return ListingFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
+                         page, per_page)

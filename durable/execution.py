@@ -29,14 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from durable.codec import canonical, encode
+from durable.codec import canonical
 from durable.context import Context, current_attempt
 from durable.errors import NonDeterminismError, PositionConflict, StepFailed
 from durable.events import TERMINAL, RunLog, fold, new_event
 from durable.logs import get_logger
 from durable.loop import WorkflowLoop
 from durable.paths import Path, path_key
-from durable.store.base import Append, Head, SuspensionRow
+from durable.store.base import Append, Head
+from projections.suspended import OpenSuspension, open_rows
 
 if TYPE_CHECKING:
     from durable.engine import Engine, WorkflowDef
@@ -264,18 +265,8 @@ class Execution:
 
         return head_of(self.run, self.engine.owner, self.engine.lease_seconds)
 
-    def suspension_rows(self) -> list[SuspensionRow]:
-        return [
-            SuspensionRow(
-                run_id=self.run_id,
-                path_key=key,
-                path=list(s["path"]),
-                kind=s["kind"],
-                payload=encode(s["payload"]),
-                suspended_at=s["suspended_at"].timestamp(),
-            )
-            for key, s in self.run.suspensions.items()
-        ]
+    def suspension_rows(self) -> list[OpenSuspension]:
+        return open_rows(self.run)
 
     # -- delivery -------------------------------------------------------------------
     def _deliver(self, req: Request, event: RunLog.Event) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from durable.store.base import Append, Head, RunFilter, Store, SuspensionRow
+from durable.store.base import Append, Head, Store
 
 DEFAULT_URL = "sqlite:///durable.db"
 
@@ -40,5 +40,4 @@ def open_store(url: str, **options: Any) -> Store:
     )
 
 
-__all__ = ["DEFAULT_URL", "Append", "Head", "RunFilter", "Store", "SuspensionRow", "open_store",
-           "resolve_url"]
+__all__ = ["DEFAULT_URL", "Append", "Head", "Store", "open_store", "resolve_url"]

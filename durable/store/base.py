@@ -17,7 +17,7 @@ import asyncio
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,8 @@ from durable.codec import MsgpackTranscoder
 from durable.errors import PositionConflict
 from durable.events import RunLog
 from durable.logs import get_logger
+from projections.rows import IndexRow, ListingFilter, ViewStatus
+from projections.suspended import OpenSuspension, WaitingRun
 
 log = get_logger("durable.store")
 
@@ -54,17 +56,6 @@ class Head(msgspec.Struct, kw_only=True):
     lease_until: float | None = None
 
 
-class SuspensionRow(msgspec.Struct, kw_only=True):
-    """One open suspension, as the listing shows it."""
-
-    run_id: str
-    path_key: str
-    path: list[str | int]
-    kind: str
-    payload: bytes  # msgpack
-    suspended_at: float
-
-
 @dataclass
 class Append:
     """Events for one run, to be written after ``expected`` (the position seen last)."""
@@ -74,20 +65,14 @@ class Append:
     events: Sequence[RunLog.Event]
     head: Head
     # The run's open suspensions after this append; None leaves them as they are.
-    suspensions: list[SuspensionRow] | None = None
+    suspensions: list[OpenSuspension] | None = None
     stored: list[StoredEvent] = field(default_factory=list)
 
 
-@dataclass
-class RunFilter:
-    status: str | None = None
-    workflow: str | None = None
-    resource_id: str | None = None
-    thread_id: str | None = None
-    from_date: float | None = None
-    to_date: float | None = None
-    page: int = 0
-    per_page: int = 50
+# What a list call returns: the rows of a page, the total before paging, and
+# the open suspensions (or heads) of the runs on the page.
+RunsPage = tuple[list[IndexRow], int, dict[str, list[OpenSuspension]]]
+WaitingPage = tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int, dict[str, Head]]
 
 
 class Store(ABC):
@@ -118,16 +103,33 @@ class Store(ABC):
     async def renew_leases(self, owner_id: str, until: float) -> None: ...
 
     @abstractmethod
-    async def list_runs(self, f: RunFilter) -> tuple[list[Head], int]: ...
+    async def list_runs(self, f: ListingFilter) -> RunsPage:
+        """From the runs index (as far as it has caught up)."""
 
     @abstractmethod
-    async def list_suspended(
-        self, f: RunFilter
-    ) -> tuple[list[tuple[Head, list[SuspensionRow]]], int]: ...
+    async def list_suspended(self, f: ListingFilter) -> WaitingPage:
+        """From the suspended-runs listing (always current: written with the events)."""
+
+    @abstractmethod
+    async def catch_up(self) -> int:
+        """Bring the runs index up to the end of the log; return how many events it applied."""
+
+    @abstractmethod
+    async def view_status(self) -> list[ViewStatus]: ...
+
+    @abstractmethod
+    async def rebuild_views(self) -> None:
+        """Drop both views and build them again from the logs."""
 
 
 class _Stop:
     pass
+
+
+@dataclass
+class _Job:
+    fn: Callable[[], Any]
+    fut: asyncio.Future[Any]
 
 
 class RecorderStore(Store):
@@ -142,7 +144,7 @@ class RecorderStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.mapper: Mapper[str] = Mapper(transcoder=MsgpackTranscoder())  # type: ignore[arg-type]
-        self._queue: queue.SimpleQueue[tuple[Append, asyncio.Future[None]] | _Stop] = (
+        self._queue: queue.SimpleQueue[tuple[Append, asyncio.Future[None]] | _Job | _Stop] = (
             queue.SimpleQueue()
         )
         self._writer: threading.Thread | None = None
@@ -174,12 +176,21 @@ class RecorderStore(Store):
     def _renew_sync(self, owner_id: str, until: float) -> None: ...
 
     @abstractmethod
-    def _list_runs_sync(self, f: RunFilter) -> tuple[list[Head], int]: ...
+    def _list_runs_sync(self, f: ListingFilter) -> RunsPage: ...
 
     @abstractmethod
-    def _list_suspended_sync(
-        self, f: RunFilter
-    ) -> tuple[list[tuple[Head, list[SuspensionRow]]], int]: ...
+    def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage: ...
+
+    @abstractmethod
+    def _catch_up_sync(self) -> int:
+        """Run on the writer thread: one transaction per batch of events."""
+
+    @abstractmethod
+    def _view_status_sync(self) -> list[ViewStatus]: ...
+
+    @abstractmethod
+    def _rebuild_sync(self) -> None:
+        """Run on the writer thread."""
 
     # -- lifecycle -------------------------------------------------------------
     async def open(self) -> None:
@@ -214,20 +225,33 @@ class RecorderStore(Store):
             item = self._queue.get()
             if isinstance(item, _Stop):
                 return
+            if isinstance(item, _Job):
+                self._run_job(item)
+                continue
             batch = [item]
-            stop = False
+            later: _Job | _Stop | None = None
             while len(batch) < self.max_batch:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(nxt, _Stop):
-                    stop = True
+                if isinstance(nxt, _Job | _Stop):
+                    later = nxt
                     break
                 batch.append(nxt)
             self._commit(batch)
-            if stop:
+            if isinstance(later, _Job):
+                self._run_job(later)
+            elif isinstance(later, _Stop):
                 return
+
+    def _run_job(self, job: _Job) -> None:
+        try:
+            result = job.fn()
+        except BaseException as exc:
+            _settle(job.fut, exc)
+        else:
+            _settle(job.fut, None, result)
 
     def _commit(self, batch: list[tuple[Append, asyncio.Future[None]]]) -> None:
         try:
@@ -272,21 +296,36 @@ class RecorderStore(Store):
     async def renew_leases(self, owner_id: str, until: float) -> None:
         await self._read(self._renew_sync, owner_id, until)
 
-    async def list_runs(self, f: RunFilter) -> tuple[list[Head], int]:
+    async def list_runs(self, f: ListingFilter) -> RunsPage:
         return await self._read(self._list_runs_sync, f)  # type: ignore[no-any-return]
 
-    async def list_suspended(
-        self, f: RunFilter
-    ) -> tuple[list[tuple[Head, list[SuspensionRow]]], int]:
+    async def list_suspended(self, f: ListingFilter) -> WaitingPage:
         return await self._read(self._list_suspended_sync, f)  # type: ignore[no-any-return]
 
+    async def catch_up(self) -> int:
+        return await self._on_writer(self._catch_up_sync)  # type: ignore[no-any-return]
 
-def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    async def view_status(self) -> list[ViewStatus]:
+        return await self._read(self._view_status_sync)  # type: ignore[no-any-return]
+
+    async def rebuild_views(self) -> None:
+        await self._on_writer(self._rebuild_sync)
+
+    async def _on_writer(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the writer thread, between two batches of appends."""
+        if self._writer is None:
+            raise RuntimeError("the store is not open: use 'async with engine:' first")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Job(fn, fut))
+        return await fut
+
+
+def _settle(fut: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
     def set_() -> None:
         if fut.done():
             return
         if exc is None:
-            fut.set_result(None)
+            fut.set_result(result)
         else:
             fut.set_exception(exc)
 
@@ -294,7 +333,6 @@ def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
 
 
 HEAD_COLUMNS = tuple(Head.__struct_fields__)
-SUSPENSION_COLUMNS = ("run_id", "path_key", "path", "kind", "payload", "suspended_at")
 
 
 def head_params(h: Head) -> tuple[Any, ...]:
@@ -305,23 +343,6 @@ def head_from_row(row: Any) -> Head:
     return Head(**{c: row[c] for c in HEAD_COLUMNS})
 
 
-def where_clause(f: RunFilter, *, date_column: str, ph: str = "?") -> tuple[str, list[Any]]:
-    """The WHERE for a listing filter; ``ph`` is the driver's placeholder."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("h.status", f.status),
-        ("h.workflow", f.workflow),
-        ("h.resource_id", f.resource_id),
-        ("h.thread_id", f.thread_id),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = {ph}")
-            params.append(value)
-    if f.from_date is not None:
-        clauses.append(f"{date_column} >= {ph}")
-        params.append(f.from_date)
-    if f.to_date is not None:
-        clauses.append(f"{date_column} <= {ph}")
-        params.append(f.to_date)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+def listing_changes(appends: Sequence[Append]) -> list[tuple[Head, list[OpenSuspension]]]:
+    """The suspended-listing changes a batch of appends makes, in order."""
+    return [(a.head, a.suspensions) for a in appends if a.suspensions is not None]

@@ -9,16 +9,23 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
+from durable.events import TERMINAL, RunLog, fold
 from durable.store.base import (
     Append,
     Head,
     RecorderStore,
-    RunFilter,
-    SuspensionRow,
+    RunsPage,
+    WaitingPage,
+    listing_changes,
 )
+from projections import ListingFilter, ViewStatus
+from projections.memory import MemoryViews
+from projections.suspended import open_rows
 
 
 class _Recorder(POPOApplicationRecorder):
+    """Writes heads and the suspended listing under the recorder's own lock, with the events."""
+
     def __init__(self, store: MemoryStore) -> None:
         super().__init__()
         self.store = store
@@ -27,19 +34,14 @@ class _Recorder(POPOApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._update_table(stored_events, **kwargs)
-        for a in kwargs.get("appends", ()):
+        appends: Sequence[Append] = kwargs.get("appends", ())
+        for a in appends:
             old = self.store.heads.get(a.run_id)
             head = msgspec.structs.replace(a.head)  # our copy: never change the caller's
             if old is not None:
                 head.created_at = old.created_at
-            else:
-                self.store.order[a.run_id] = len(self.store.order)
             self.store.heads[a.run_id] = head
-            if a.suspensions is not None:
-                # the order SQL adapters give: by suspended_at, then path
-                self.store.suspensions[a.run_id] = sorted(
-                    a.suspensions, key=lambda r: (r.suspended_at, r.path_key)
-                )
+        self.store.views.write_listing(listing_changes(appends))
         return ids
 
 
@@ -47,8 +49,7 @@ class MemoryStore(RecorderStore):
     def __init__(self, url: str = "memory://") -> None:
         super().__init__(url)
         self.heads: dict[str, Head] = {}
-        self.order: dict[str, int] = {}
-        self.suspensions: dict[str, list[SuspensionRow]] = {}
+        self.views = MemoryViews()
         self.recorder = _Recorder(self)
 
     def _open_sync(self) -> None:
@@ -77,34 +78,50 @@ class MemoryStore(RecorderStore):
                 if h.owner_id == owner_id and h.status == "running":
                     h.lease_until = until
 
-    def _match(self, h: Head, f: RunFilter, date: float | None) -> bool:
-        return (
-            (f.status is None or h.status == f.status)
-            and (f.workflow is None or h.workflow == f.workflow)
-            and (f.resource_id is None or h.resource_id == f.resource_id)
-            and (f.thread_id is None or h.thread_id == f.thread_id)
-            and (f.from_date is None or (date is not None and date >= f.from_date))
-            and (f.to_date is None or (date is not None and date <= f.to_date))
-        )
+    def _to_event(self, note: Any) -> RunLog.Event:
+        return self.mapper.to_domain_event(note)  # type: ignore[return-value]
 
-    def _list_runs_sync(self, f: RunFilter) -> tuple[list[Head], int]:
-        with self.recorder._database_lock:
-            rows = [h for h in self.heads.values() if self._match(h, f, h.created_at)]
-        rows.sort(key=lambda h: (h.created_at, self.order[h.run_id]), reverse=True)
-        start = f.page * f.per_page
-        return rows[start : start + f.per_page], len(rows)
+    def _catch_up_sync(self) -> int:
+        done = 0
+        while True:
+            with self.recorder._database_lock:
+                notes = self.recorder.select_notifications(
+                    self.views.position, 1000, inclusive_of_start=False
+                )
+                n = self.views.catch_up(notes, self._to_event)
+            done += n
+            if n == 0:
+                return done
 
-    def _list_suspended_sync(
-        self, f: RunFilter
-    ) -> tuple[list[tuple[Head, list[SuspensionRow]]], int]:
+    def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
         with self.recorder._database_lock:
-            rows = [
-                (h, list(self.suspensions[h.run_id]))
-                for h in self.heads.values()
-                if self.suspensions.get(h.run_id)
-                and h.status in ("suspended", "running")
-                and self._match(h, f, h.suspended_at)
+            rows, total = self.views.query_index(f)
+            return rows, total, self.views.open_suspensions([r.run_id for r in rows])
+
+    def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
+        with self.recorder._database_lock:
+            page, total = self.views.query_listing(f)
+            return page, total, {w.run_id: self.heads[w.run_id] for w, _ in page}
+
+    def _view_status_sync(self) -> list[ViewStatus]:
+        with self.recorder._database_lock:
+            head = self.recorder.max_notification_id() or 0
+            return [
+                ViewStatus(name="suspended_runs", position=head, head=head, lag=0,
+                           rows=sum(len(r) for _, r in self.views.waiting.values()),
+                           consistency="inline"),
+                ViewStatus(name="runs_index", position=self.views.position, head=head,
+                           lag=head - self.views.position, rows=len(self.views.index),
+                           consistency="tracking"),
             ]
-        rows.sort(key=lambda r: (r[0].suspended_at or 0, self.order[r[0].run_id]), reverse=True)
-        start = f.page * f.per_page
-        return rows[start : start + f.per_page], len(rows)
+
+    def _rebuild_sync(self) -> None:
+        with self.recorder._database_lock:
+            self.views.clear()
+            for run_id, head in self.heads.items():
+                if head.status in TERMINAL:
+                    continue
+                events = [self._to_event(s) for s in self.recorder.select_events(run_id)]
+                run = fold(events)
+                self.views.write_listing([(head, open_rows(run))])
+        self._catch_up_sync()

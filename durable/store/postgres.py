@@ -7,7 +7,8 @@ the schema named (``public`` by default), so one database can hold several engin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -18,29 +19,27 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
 
-from durable.codec import decode, encode
+from durable.events import RunLog, fold
 from durable.store.base import (
     HEAD_COLUMNS,
-    SUSPENSION_COLUMNS,
     Append,
     Head,
     RecorderStore,
-    RunFilter,
-    SuspensionRow,
+    RunsPage,
+    WaitingPage,
     head_from_row,
     head_params,
-    where_clause,
+    listing_changes,
 )
+from projections import POSTGRES, ListingFilter, ViewStatus
+from projections.runs_index import RunsIndex
+from projections.suspended import SuspendedListing, open_rows
 
 EVENTS_TABLE = "durable_events"
 
 
-def _schema(s: str) -> list[str]:
-    """Our tables in schema ``s`` (already quoted). Times are epoch seconds, as in SQLite."""
-
-    def index(name: str, table: str, columns: str) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {name} ON {s}.{table} ({columns})"
-
+def _heads_ddl(s: str) -> list[str]:
+    """The head rows in schema ``s`` (already quoted). Times are epoch seconds, as in SQLite."""
     return [
         f"""CREATE TABLE IF NOT EXISTS {s}.durable_runs (
             run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, version TEXT,
@@ -49,20 +48,9 @@ def _schema(s: str) -> list[str]:
             created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
             suspended_at DOUBLE PRECISION,
             owner_id TEXT, owner_host TEXT, owner_pid BIGINT, owner_start BIGINT,
-            lease_until DOUBLE PRECISION,
-            seq BIGSERIAL NOT NULL  -- plays SQLite's rowid: ties list in creation order
+            lease_until DOUBLE PRECISION
         )""",
-        index("durable_runs_created", "durable_runs", "created_at DESC, seq DESC"),
-        index("durable_runs_status", "durable_runs", "status, created_at DESC"),
-        index("durable_runs_workflow", "durable_runs", "workflow, created_at DESC"),
-        index("durable_runs_resource", "durable_runs", "resource_id, created_at DESC"),
-        f"""CREATE TABLE IF NOT EXISTS {s}.durable_suspensions (
-            run_id TEXT NOT NULL, path_key TEXT NOT NULL,
-            path BYTEA NOT NULL,  -- msgpack, as in SQLite
-            kind TEXT NOT NULL, payload BYTEA, suspended_at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (run_id, path_key)
-        )""",
-        index("durable_suspensions_at", "durable_suspensions", "suspended_at DESC"),
+        f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
     ]
 
 
@@ -102,7 +90,10 @@ class _Recorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         s = _quote(datastore.schema)
-        self.our_tables = _schema(s)
+        dialect = POSTGRES.in_schema(datastore.schema)
+        self.listing = SuspendedListing(dialect)
+        self.index = RunsIndex(dialect, EVENTS_TABLE, "notification_id")
+        self.our_tables = [*_heads_ddl(s), *self.listing.ddl(), *self.index.ddl()]
         self.upsert_head = (
             f"INSERT INTO {s}.durable_runs ({', '.join(HEAD_COLUMNS)}) "
             f"VALUES ({', '.join('%s' for _ in HEAD_COLUMNS)}) "
@@ -110,11 +101,6 @@ class _Recorder(PostgresApplicationRecorder):
             + ", ".join(
                 f"{c} = EXCLUDED.{c}" for c in HEAD_COLUMNS if c not in ("run_id", "created_at")
             )
-        )
-        self.delete_suspensions = f"DELETE FROM {s}.durable_suspensions WHERE run_id = %s"
-        self.insert_suspension = (
-            f"INSERT INTO {s}.durable_suspensions ({', '.join(SUSPENSION_COLUMNS)}) "
-            "VALUES (%s, %s, %s, %s, %s, %s)"
         )
 
     def insert_events(
@@ -174,17 +160,7 @@ class _Recorder(PostgresApplicationRecorder):
         # cannot deadlock; the sort is stable, so a run's later head still wins.
         appends = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)
         curs.executemany(self.upsert_head, [head_params(a.head) for a in appends])
-        # Only a run's last list in the batch stands (each one replaces the one before).
-        latest = {a.run_id: a.suspensions for a in appends if a.suspensions is not None}
-        if latest:
-            curs.executemany(self.delete_suspensions, [(r,) for r in latest])
-            rows = [_suspension_params(s) for ss in latest.values() for s in ss]
-            if rows:
-                curs.executemany(self.insert_suspension, rows)
-
-
-def _suspension_params(s: SuspensionRow) -> tuple[Any, ...]:
-    return (s.run_id, s.path_key, encode(s.path), s.kind, s.payload, s.suspended_at)
+        self.listing.write(curs, listing_changes(appends))
 
 
 class PostgresStore(RecorderStore):
@@ -270,47 +246,94 @@ class PostgresStore(RecorderStore):
             (until, owner_id),
         )
 
-    def _page(
-        self, where: str, params: list[Any], f: RunFilter, order: str
-    ) -> tuple[list[Head], int]:
-        runs = f"{self.schema}.durable_runs h{where}"
-        total = self._query(f"SELECT COUNT(*) AS n FROM {runs}", params)[0]["n"]
-        rows = self._query(
-            f"SELECT * FROM {runs} ORDER BY {order}, h.seq DESC LIMIT %s OFFSET %s",
-            [*params, f.per_page, f.page * f.per_page],
-        )
-        return [head_from_row(r) for r in rows], total
+    # -- views --------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self, *, lock_events: bool = False) -> Iterator[Cursor[DictRow]]:
+        assert self.datastore is not None and self.recorder is not None
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            if lock_events:  # as appends do: no append can commit while we hold it
+                self.recorder._lock_table(c)
+            yield c
 
-    def _list_runs_sync(self, f: RunFilter) -> tuple[list[Head], int]:
-        where, params = where_clause(f, date_column="h.created_at", ph="%s")
-        return self._page(where, params, f, "h.created_at DESC")
+    @contextmanager
+    def _reading(self) -> Iterator[Cursor[DictRow]]:
+        assert self.datastore is not None
+        with self.datastore.transaction(commit=False) as c:
+            yield c
 
-    def _list_suspended_sync(
-        self, f: RunFilter
-    ) -> tuple[list[tuple[Head, list[SuspensionRow]]], int]:
-        where, params = where_clause(f, date_column="h.suspended_at", ph="%s")
-        where = (where + " AND " if where else " WHERE ") + "h.status IN ('suspended', 'running')"
-        where += (
-            f" AND EXISTS (SELECT 1 FROM {self.schema}.durable_suspensions s "
-            "WHERE s.run_id = h.run_id)"
+    def _to_event(self, row: Any) -> RunLog.Event:
+        return self.mapper.to_domain_event(  # type: ignore[return-value]
+            StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
+                        bytes(row["state"]))
         )
-        # NULLS LAST: where SQLite and the memory store put a run without suspended_at.
-        heads, total = self._page(where, params, f, "h.suspended_at DESC NULLS LAST")
-        by_run: dict[str, list[SuspensionRow]] = {h.run_id: [] for h in heads}
-        if heads:  # one query for the whole page, not one per run
-            for r in self._query(
-                f"SELECT {', '.join(SUSPENSION_COLUMNS)} FROM {self.schema}.durable_suspensions "
-                "WHERE run_id = ANY(%s) ORDER BY suspended_at, path_key",
-                (list(by_run),),
-            ):
-                by_run[r["run_id"]].append(
-                    SuspensionRow(
-                        run_id=r["run_id"],
-                        path_key=r["path_key"],
-                        path=decode(r["path"]),
-                        kind=r["kind"],
-                        payload=r["payload"],
-                        suspended_at=r["suspended_at"],
-                    )
-                )
-        return [(h, by_run[h.run_id]) for h in heads], total
+
+    def _catch_up_sync(self) -> int:
+        assert self.recorder is not None
+        index = self.recorder.index
+        with self._reading() as c:  # the common case, nothing new: no lock taken
+            if index.head(c) <= index.position(c):
+                return 0
+        done = 0
+        while True:
+            with self._writing() as c:
+                n = index.step(c, self._to_event)
+            done += n
+            if n == 0:
+                return done
+
+    def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
+        assert self.recorder is not None
+        with self._reading() as c:
+            rows, total = self.recorder.index.query(c, f)
+            waiting = self.recorder.listing.open_suspensions(c, [r.run_id for r in rows])
+        return rows, total, waiting
+
+    def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
+        assert self.recorder is not None
+        with self._reading() as c:
+            page, total = self.recorder.listing.query(c, f)
+            ids = [w.run_id for w, _ in page]
+            heads: dict[str, Head] = {}
+            if ids:
+                c.execute(f"SELECT * FROM {self.schema}.durable_runs WHERE run_id = ANY(%s)",
+                          (ids,))
+                heads = {r["run_id"]: head_from_row(r) for r in c.fetchall()}
+        return page, total, heads
+
+    def _view_status_sync(self) -> list[ViewStatus]:
+        assert self.recorder is not None
+        index, listing = self.recorder.index, self.recorder.listing
+        with self._reading() as c:
+            head, position = index.head(c), index.position(c)
+            c.execute(f"SELECT COUNT(*) AS n FROM {self.schema}.{EVENTS_TABLE} "
+                      "WHERE notification_id > %s", (position,))
+            lag = int(c.fetchall()[0]["n"])
+            return [
+                ViewStatus(name=listing.name, position=head, head=head, lag=0,
+                           rows=listing.count(c), consistency="inline"),
+                ViewStatus(name=index.name, position=position, head=head, lag=lag,
+                           rows=index.count(c), consistency="tracking"),
+            ]
+
+    def _rebuild_sync(self) -> None:
+        assert self.recorder is not None
+        listing = self.recorder.listing
+        # The listing: cleared and refilled in one transaction holding the events table
+        # lock, so no append can slip in between and no reader sees it half-built.
+        with self._writing(lock_events=True) as c:
+            listing.clear(c)
+            c.execute(f"SELECT run_id FROM {self.schema}.durable_runs "
+                      "WHERE status NOT IN ('succeeded', 'failed', 'cancelled')")
+            for row in c.fetchall():
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state FROM "
+                    f"{self.schema}.{EVENTS_TABLE} WHERE originator_id = %s "
+                    "ORDER BY originator_version", (row["run_id"],))
+                run = fold([self._to_event(r) for r in c.fetchall()])
+                head = Head(run_id=run.id, workflow=run.workflow, status=run.status,
+                            position=run.version, resource_id=run.resource_id,
+                            thread_id=run.thread_id, created_at=0.0, updated_at=0.0)
+                listing.write(c, [(head, open_rows(run))])
+        with self._writing() as c:
+            self.recorder.index.clear(c)
+        self._catch_up_sync()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -15,20 +16,25 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
+from durable.events import TERMINAL, RunLog, fold
 from durable.store.base import (
     HEAD_COLUMNS,
-    SUSPENSION_COLUMNS,
     Append,
     Head,
     RecorderStore,
-    RunFilter,
-    SuspensionRow,
+    RunsPage,
+    WaitingPage,
     head_from_row,
     head_params,
-    where_clause,
+    listing_changes,
 )
+from projections import SQLITE, ListingFilter, ViewStatus
+from projections.runs_index import RunsIndex
+from projections.suspended import SuspendedListing, open_rows
 
-SCHEMA = [
+EVENTS = "stored_events"
+
+HEADS = [
     """CREATE TABLE IF NOT EXISTS durable_runs (
         run_id TEXT PRIMARY KEY,
         workflow TEXT NOT NULL,
@@ -47,20 +53,7 @@ SCHEMA = [
         owner_start INTEGER,
         lease_until REAL
     )""",
-    "CREATE INDEX IF NOT EXISTS durable_runs_created ON durable_runs (created_at DESC)",
-    "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status, created_at DESC)",
-    "CREATE INDEX IF NOT EXISTS durable_runs_workflow ON durable_runs (workflow, created_at DESC)",
-    "CREATE INDEX IF NOT EXISTS durable_runs_resource ON durable_runs (resource_id, created_at DESC)",
-    """CREATE TABLE IF NOT EXISTS durable_suspensions (
-        run_id TEXT NOT NULL,
-        path_key TEXT NOT NULL,
-        path BLOB NOT NULL,
-        kind TEXT NOT NULL,
-        payload BLOB,
-        suspended_at REAL NOT NULL,
-        PRIMARY KEY (run_id, path_key)
-    )""",
-    "CREATE INDEX IF NOT EXISTS durable_suspensions_at ON durable_suspensions (suspended_at DESC)",
+    "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
 ]
 
 _UPSERT_HEAD = (
@@ -72,32 +65,24 @@ _UPSERT_HEAD = (
 
 
 class _Recorder(SQLiteApplicationRecorder):
-    """The library's recorder, writing our head and suspension rows in its transaction."""
+    """The library's recorder, writing our head rows and the suspended listing in its
+    own transaction."""
+
+    listing = SuspendedListing(SQLITE)
+    index = RunsIndex(SQLITE, EVENTS, "rowid")
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *SCHEMA]
+        return [*super().construct_create_table_statements(), *HEADS,
+                *self.listing.ddl(), *self.index.ddl()]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         appends: Sequence[Append] = kwargs.get("appends", ())
-        for a in appends:
-            c.execute(_UPSERT_HEAD, head_params(a.head))
-            if a.suspensions is not None:
-                c.execute("DELETE FROM durable_suspensions WHERE run_id = ?", (a.run_id,))
-                if a.suspensions:
-                    c.executemany(
-                        "INSERT INTO durable_suspensions VALUES (?, ?, ?, ?, ?, ?)",
-                        [_suspension_params(s) for s in a.suspensions],
-                    )
+        c.executemany(_UPSERT_HEAD, [head_params(a.head) for a in appends])
+        self.listing.write(c, listing_changes(appends))
         return ids
-
-
-def _suspension_params(s: SuspensionRow) -> tuple[Any, ...]:
-    from durable.codec import encode
-
-    return (s.run_id, s.path_key, encode(s.path), s.kind, s.payload, s.suspended_at)
 
 
 class _Pool(SQLiteConnectionPool):
@@ -147,17 +132,35 @@ class SQLiteStore(RecorderStore):
         assert self.recorder is not None
         return self.recorder.select_events(run_id, gt=after or None)
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    # -- transactions ---------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
         assert self.datastore is not None
         with self.datastore.transaction(commit=False) as c:
+            yield c
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Cursor]:
+        """BEGIN IMMEDIATE: a read-then-write transaction must hold the write lock from
+        its first read, or a writer in another process makes it fail half-way."""
+        assert self.datastore is not None
+        with self.datastore.get_connection(commit=True) as conn:
+            raw: sqlite3.Connection = conn._sqlite_conn
+            cur = raw.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._reading() as c:
             c.execute(sql, params)
             return c.fetchall()  # type: ignore[no-any-return]
 
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        assert self.datastore is not None
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(sql, params)
-
+    # -- heads ---------------------------------------------------------------------------
     def _head_sync(self, run_id: str) -> Head | None:
         rows = self._query("SELECT * FROM durable_runs WHERE run_id = ?", (run_id,))
         return head_from_row(rows[0]) if rows else None
@@ -167,59 +170,85 @@ class SQLiteStore(RecorderStore):
         return [head_from_row(r) for r in rows]
 
     def _renew_sync(self, owner_id: str, until: float) -> None:
-        self._execute(
-            "UPDATE durable_runs SET lease_until = ? WHERE owner_id = ? AND status = 'running'",
-            (until, owner_id),
+        with self._writing() as c:
+            c.execute(
+                "UPDATE durable_runs SET lease_until = ? WHERE owner_id = ? AND status = 'running'",
+                (until, owner_id),
+            )
+
+    # -- views ------------------------------------------------------------------------
+    def _to_event(self, row: Any) -> RunLog.Event:
+        return self.mapper.to_domain_event(  # type: ignore[return-value]
+            StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
+                        row["state"])
         )
 
-    def _list_runs_sync(self, f: RunFilter) -> tuple[list[Head], int]:
-        where, params = where_clause(f, date_column="h.created_at")
-        total = self._query(f"SELECT COUNT(*) FROM durable_runs h{where}", params)[0][0]
-        rows = self._query(
-            f"SELECT * FROM durable_runs h{where} ORDER BY h.created_at DESC, h.rowid DESC "
-            "LIMIT ? OFFSET ?",
-            [*params, f.per_page, f.page * f.per_page],
-        )
-        return [head_from_row(r) for r in rows], total
+    def _catch_up_sync(self) -> int:
+        index = _Recorder.index
+        with self._reading() as c:  # the common case, nothing new: no write lock taken
+            if index.head(c) <= index.position(c):
+                return 0
+        done = 0
+        while True:
+            with self._writing() as c:
+                n = index.step(c, self._to_event)
+            done += n
+            if n == 0:
+                return done
 
-    def _list_suspended_sync(
-        self, f: RunFilter
-    ) -> tuple[list[tuple[Head, list[SuspensionRow]]], int]:
-        from durable.codec import decode
+    def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
+        with self._reading() as c:
+            rows, total = _Recorder.index.query(c, f)
+            waiting = _Recorder.listing.open_suspensions(c, [r.run_id for r in rows])
+        return rows, total, waiting
 
-        where, params = where_clause(f, date_column="h.suspended_at")
-        where = (where + " AND " if where else " WHERE ") + "h.status IN ('suspended', 'running')"
-        where += " AND EXISTS (SELECT 1 FROM durable_suspensions s WHERE s.run_id = h.run_id)"
-        total = self._query(f"SELECT COUNT(*) FROM durable_runs h{where}", params)[0][0]
-        heads = [
-            head_from_row(r)
-            for r in self._query(
-                f"SELECT * FROM durable_runs h{where} ORDER BY h.suspended_at DESC, h.rowid DESC "
-                "LIMIT ? OFFSET ?",
-                [*params, f.per_page, f.page * f.per_page],
-            )
-        ]
-        out: list[tuple[Head, list[SuspensionRow]]] = []
-        for h in heads:
-            rows = self._query(
-                f"SELECT {', '.join(SUSPENSION_COLUMNS)} FROM durable_suspensions "
-                "WHERE run_id = ? ORDER BY suspended_at, path_key",
-                (h.run_id,),
-            )
-            out.append(
-                (
-                    h,
-                    [
-                        SuspensionRow(
-                            run_id=r["run_id"],
-                            path_key=r["path_key"],
-                            path=decode(r["path"]),
-                            kind=r["kind"],
-                            payload=r["payload"],
-                            suspended_at=r["suspended_at"],
-                        )
-                        for r in rows
-                    ],
-                )
-            )
-        return out, total
+    def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
+        with self._reading() as c:
+            page, total = _Recorder.listing.query(c, f)
+            heads = _heads(c, [w.run_id for w, _ in page])
+        return page, total, heads
+
+    def _view_status_sync(self) -> list[ViewStatus]:
+        with self._reading() as c:
+            index = _Recorder.index
+            head, position = index.head(c), index.position(c)
+            return [
+                ViewStatus(name=_Recorder.listing.name, position=head, head=head, lag=0,
+                           rows=_Recorder.listing.count(c), consistency="inline"),
+                ViewStatus(name=index.name, position=position, head=head,
+                           lag=_lag(c, position), rows=index.count(c), consistency="tracking"),
+            ]
+
+    def _rebuild_sync(self) -> None:
+        # The listing: cleared and refilled from the logs in one transaction, holding the
+        # write lock, so no append can slip in between and no reader sees it half-built.
+        with self._writing() as c:
+            _Recorder.listing.clear(c)
+            c.execute("SELECT run_id FROM durable_runs WHERE status NOT IN (?, ?, ?)",
+                      tuple(TERMINAL))
+            for (run_id,) in c.fetchall():
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state FROM stored_events "
+                    "WHERE originator_id = ? ORDER BY originator_version", (run_id,))
+                run = fold([self._to_event(r) for r in c.fetchall()])
+                head = Head(run_id=run.id, workflow=run.workflow, status=run.status,
+                            position=run.version, resource_id=run.resource_id,
+                            thread_id=run.thread_id, created_at=0.0, updated_at=0.0)
+                _Recorder.listing.write(c, [(head, open_rows(run))])
+        # The index: emptied, then caught up batch by batch like any other catch-up.
+        with self._writing() as c:
+            _Recorder.index.clear(c)
+        self._catch_up_sync()
+
+
+def _heads(c: Any, run_ids: list[str]) -> dict[str, Head]:
+    if not run_ids:
+        return {}
+    c.execute(f"SELECT * FROM durable_runs WHERE run_id IN ({', '.join('?' for _ in run_ids)})",
+              run_ids)
+    return {r["run_id"]: head_from_row(r) for r in c.fetchall()}
+
+
+def _lag(c: Any, position: int) -> int:
+    c.execute("SELECT COUNT(*) AS n FROM stored_events WHERE rowid > ?", (position,))
+    return int(c.fetchone()["n"])

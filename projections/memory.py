@@ -1,0 +1,70 @@
+"""The same two views for ``memory://``, in dicts, with the same semantics as the SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from durable.events import RunLog
+from projections.rows import IndexRow, ListingFilter, fold_row
+from projections.suspended import OpenSuspension, WaitingRun
+
+
+class MemoryViews:
+    def __init__(self) -> None:
+        self.waiting: dict[str, tuple[WaitingRun, list[OpenSuspension]]] = {}
+        self.index: dict[str, IndexRow] = {}
+        self.position = 0
+
+    # -- the suspended listing (inline) ----------------------------------------------
+    def write_listing(self, changes: Sequence[tuple[Any, list[OpenSuspension]]]) -> None:
+        for head, rows in changes:
+            if not rows:
+                self.waiting.pop(head.run_id, None)
+                continue
+            ordered = sorted(rows, key=lambda r: (r.suspended_at, r.path_key))
+            self.waiting[head.run_id] = (
+                WaitingRun(run_id=head.run_id, workflow=head.workflow,
+                           resource_id=head.resource_id, thread_id=head.thread_id,
+                           suspended_at=max(r.suspended_at for r in rows)),
+                ordered,
+            )
+
+    def query_listing(
+        self, f: ListingFilter
+    ) -> tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int]:
+        hits = [w for w in self.waiting.values() if f.matches(w[0], w[0].suspended_at)]
+        hits.sort(key=lambda w: w[0].run_id)
+        hits.sort(key=lambda w: w[0].suspended_at, reverse=True)
+        start = f.page * f.per_page
+        return [(w, list(rows)) for w, rows in hits[start : start + f.per_page]], len(hits)
+
+    def open_suspensions(self, run_ids: list[str]) -> dict[str, list[OpenSuspension]]:
+        return {r: list(self.waiting[r][1]) for r in run_ids if r in self.waiting}
+
+    # -- the runs index (tracking) ---------------------------------------------------
+    def catch_up(self, notes: Sequence[Any], to_event: Callable[[Any], RunLog.Event]) -> int:
+        for n in notes:
+            if n.id <= self.position:
+                continue
+            event = to_event(n)
+            row = self.index.get(event.originator_id)
+            self.index[event.originator_id] = fold_row(
+                msgspec.structs.replace(row) if row is not None else None, event, n.id
+            )
+            self.position = n.id
+        return len(notes)
+
+    def query_index(self, f: ListingFilter) -> tuple[list[IndexRow], int]:
+        hits = [r for r in self.index.values() if f.matches(r, r.created_at)]
+        hits.sort(key=lambda r: r.seq)
+        hits.sort(key=lambda r: r.created_at, reverse=True)
+        start = f.page * f.per_page
+        return hits[start : start + f.per_page], len(hits)
+
+    def clear(self) -> None:
+        self.waiting.clear()
+        self.index.clear()
+        self.position = 0

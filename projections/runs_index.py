@@ -1,0 +1,162 @@
+"""The runs index: a tracking projection of the notification log.
+
+Each catch-up reads the events after the position in its tracking row, folds
+them into index rows, and writes the rows and the new position in one
+transaction. A crash between transactions only means those events are read
+again; an event is never applied twice, because the position moves with the
+rows. Two engines on one database may both catch up: whichever commits first
+moves the position, and the other's batch finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from durable.events import RunLog
+from projections.dialect import Dialect
+from projections.rows import INDEX_COLUMNS, IndexRow, ListingFilter, fold_row
+
+INDEX = "durable_runs_index"
+TRACKING = "durable_tracking"
+
+
+class RunsIndex:
+    name = "runs_index"
+    batch = 1000
+
+    def __init__(self, dialect: Dialect, events_table: str, id_column: str) -> None:
+        self.d = dialect
+        self.table = dialect.t(INDEX)
+        self.tracking = dialect.t(TRACKING)
+        self.events = dialect.t(events_table)
+        self.id_column = id_column  # SQLite: rowid; PostgreSQL: notification_id
+        cols = ", ".join(INDEX_COLUMNS)
+        self._upsert = dialect.sql(
+            f"INSERT INTO {self.table} ({cols}) VALUES ({', '.join('?' for _ in INDEX_COLUMNS)}) "
+            "ON CONFLICT (run_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in INDEX_COLUMNS if c != "run_id")
+        )
+
+    def ddl(self) -> list[str]:
+        d = self.d
+        prefix = d.schema.replace('"', "").replace(".", "_")
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {self.table} (
+                run_id TEXT PRIMARY KEY,
+                workflow TEXT NOT NULL,
+                version TEXT,
+                status TEXT NOT NULL,
+                resource_id TEXT,
+                thread_id TEXT,
+                parent_run_id TEXT,
+                created_at {d.real} NOT NULL,
+                updated_at {d.real} NOT NULL,
+                position INTEGER NOT NULL,
+                output {d.blob},
+                error TEXT,
+                state {d.blob},
+                seq {d.bigint} NOT NULL
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS {self.tracking} (
+                name TEXT PRIMARY KEY,
+                position {d.bigint} NOT NULL
+            )""",
+            # The row exists from the start, so a catch-up can always lock it first.
+            f"INSERT INTO {self.tracking} (name, position) VALUES ('{self.name}', 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            *(
+                f"CREATE INDEX IF NOT EXISTS {prefix}durable_index_by_{name} "
+                f"ON {self.table} ({cols})"
+                for name, cols in (
+                    ("time", "created_at DESC, seq"),
+                    ("status", "status, created_at DESC, seq"),
+                    ("workflow", "workflow, created_at DESC, seq"),
+                    ("resource", "resource_id, created_at DESC, seq"),
+                    ("thread", "thread_id, created_at DESC, seq"),
+                )
+            ),
+        ]
+
+    # -- catching up (one transaction per call) -----------------------------------
+    def position(self, cur: Any, *, lock: bool = False) -> int:
+        suffix = " FOR UPDATE" if lock and self.d.name == "postgres" else ""
+        cur.execute(self.d.sql(f"SELECT position FROM {self.tracking} WHERE name = ?{suffix}"),
+                    (self.name,))
+        rows = cur.fetchall()
+        return int(rows[0]["position"]) if rows else 0
+
+    def head(self, cur: Any) -> int:
+        cur.execute(f"SELECT MAX({self.id_column}) AS n FROM {self.events}")
+        rows = cur.fetchall()
+        value = rows[0]["n"] if rows else None
+        return int(value) if value is not None else 0
+
+    def step(self, cur: Any, to_event: Any) -> int:
+        """Apply the next batch of events after the tracked position; return how many."""
+        start = self.position(cur, lock=True)
+        cur.execute(
+            self.d.sql(
+                f"SELECT {self.id_column} AS id, originator_id, originator_version, topic, state "
+                f"FROM {self.events} WHERE {self.id_column} > ? ORDER BY {self.id_column} LIMIT ?"
+            ),
+            (start, self.batch),
+        )
+        notes = cur.fetchall()
+        if not notes:
+            return 0
+        rows: dict[str, IndexRow | None] = {}
+        for n in notes:
+            event: RunLog.Event = to_event(n)
+            run_id = event.originator_id
+            if run_id not in rows:
+                rows[run_id] = self._load(cur, run_id)
+            rows[run_id] = fold_row(rows[run_id], event, int(n["id"]))
+        cur.executemany(
+            self._upsert,
+            [tuple(getattr(r, c) for c in INDEX_COLUMNS) for r in rows.values() if r is not None],
+        )
+        self._track(cur, int(notes[-1]["id"]))
+        return len(notes)
+
+    def _track(self, cur: Any, position: int) -> None:
+        cur.execute(
+            self.d.sql(
+                f"INSERT INTO {self.tracking} (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+            ),
+            (self.name, position),
+        )
+
+    def _load(self, cur: Any, run_id: str) -> IndexRow | None:
+        cur.execute(self.d.sql(f"SELECT * FROM {self.table} WHERE run_id = ?"), (run_id,))
+        found = cur.fetchall()
+        return self._row(found[0]) if found else None
+
+    def clear(self, cur: Any) -> None:
+        """Drop every row and start again from the first event (rebuild)."""
+        cur.execute(f"DELETE FROM {self.table}")
+        self._track(cur, 0)
+
+    # -- reading --------------------------------------------------------------------
+    def query(self, cur: Any, f: ListingFilter) -> tuple[list[IndexRow], int]:
+        where, params = f.where(date_column="created_at", ph=self.d.ph)
+        cur.execute(f"SELECT COUNT(*) AS n FROM {self.table}{where}", params)
+        total = int(cur.fetchall()[0]["n"])
+        cur.execute(
+            f"SELECT * FROM {self.table}{where} ORDER BY created_at DESC, seq "
+            f"LIMIT {self.d.ph} OFFSET {self.d.ph}",
+            [*params, f.per_page, f.page * f.per_page],
+        )
+        return [self._row(r) for r in cur.fetchall()], total
+
+    @staticmethod
+    def _row(r: Any) -> IndexRow:
+        values: dict[str, Any] = {
+            c: (bytes(r[c]) if c in ("output", "state") and r[c] is not None else r[c])
+            for c in INDEX_COLUMNS
+        }
+        return IndexRow(**values)
+
+    def count(self, cur: Any) -> int:
+        cur.execute(f"SELECT COUNT(*) AS n FROM {self.table}")
+        return int(cur.fetchall()[0]["n"])
