@@ -39,6 +39,7 @@ from durable.results import (
     Suspension,
     WorkflowInfo,
 )
+from durable.run_locks import RunLocks
 from durable.store import Store, open_store, resolve_url
 from durable.store.base import Append, Head
 from projections.rows import IndexRow, ListingFilter, ViewStatus, row_values
@@ -78,7 +79,7 @@ class Engine:
         self.store: Store = open_store(self.url, **options)
         self.owner = Owner.this_process()
         self._workflows: dict[str, WorkflowDef] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = RunLocks()
         self._active: dict[str, Execution] = {}
         self._parked: OrderedDict[str, Execution] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
@@ -166,12 +167,6 @@ class Engine:
             return self._workflows[name]
         except KeyError:
             raise WorkflowNotFound(name, list(self._workflows)) from None
-
-    def _lock(self, run_id: str) -> asyncio.Lock:
-        lock = self._locks.get(run_id)
-        if lock is None:
-            lock = self._locks[run_id] = asyncio.Lock()
-        return lock
 
     def _require_open(self) -> None:
         if not self._open:
@@ -337,6 +332,7 @@ class Engine:
         return info_from(ex.run, RunResult)
 
     def _park(self, ex: Execution) -> None:
+        ex.park()
         self._parked[ex.run_id] = ex
         self._parked.move_to_end(ex.run_id)
         while len(self._parked) > self.max_parked:
@@ -365,7 +361,7 @@ class Engine:
                         request_context: dict[str, Any] | None) -> RunResult:
         self._require_open()
         wf = self._workflow(handle.workflow)
-        async with self._lock(handle.run_id):
+        async with self._locks.hold(handle.run_id):
             head = await self.store.read_head(handle.run_id)
             if head is not None or handle.run_id in self._active:
                 raise RunAlreadyStarted(handle.run_id, head.status if head else "running")
@@ -400,7 +396,7 @@ class Engine:
     ) -> RunResult:
         self._require_open()
         for attempt in range(3):
-            async with self._lock(run_id):
+            async with self._locks.hold(run_id):
                 ex = self._unpark(run_id)
                 if ex is None:
                     events = await self.store.read_events(run_id)
@@ -468,10 +464,9 @@ class Engine:
         ex = self._active.get(run_id)
         if ex is not None:
             ex.request_cancel(reason)
-            async with self._lock(run_id):  # the driver holds it until it has stopped
-                pass
+            await self._locks.wait_free(run_id)  # the driver holds it until it has stopped
             return info_from(fold(await self._events(run_id)), RunResult)
-        async with self._lock(run_id):
+        async with self._locks.hold(run_id):
             parked = self._unpark(run_id)
             if parked is not None:
                 parked.close()
@@ -496,8 +491,7 @@ class Engine:
         ex = self._active.get(run_id)
         if ex is not None:  # executing here: stop at the next step boundary, then return
             ex.request_pause()
-            async with self._lock(run_id):
-                pass
+            await self._locks.wait_free(run_id)
             return info_from(fold(await self._events(run_id)), RunResult)
         for _ in range(10):  # executing elsewhere (or owner dead): leave a request in its log
             events = await self._events(run_id)
@@ -551,20 +545,19 @@ class Engine:
         expected position: of several recoverers one wins, and the old owner,
         should it still be alive, loses its next append.
         """
-        lock = self._lock(head.run_id)
-        await lock.acquire()
+        await self._locks.acquire(head.run_id)
         ex: Execution | None = None
         try:
             events = await self._events(head.run_id)
             if events[-1].originator_version != head.position:
-                lock.release()
+                self._locks.release(head.run_id)
                 return None  # it moved since we looked: its owner is not dead after all
             ex = Execution(self, self._workflow(head.workflow), head.run_id, events)
             ex.replay()
             await ex.append([("recovered", {"owner": self.owner.id, "previous": head.owner_id})])
             ex.recorded.interrupted += 1
         except BaseException as e:
-            lock.release()
+            self._locks.release(head.run_id)
             if ex is not None:
                 ex.close()
             if not isinstance(e, PositionConflict):
@@ -573,23 +566,22 @@ class Engine:
                 raise
             return None
         self._active[head.run_id] = ex
-        ex.claimed_lock = lock  # type: ignore[attr-defined]
         return ex
 
     async def _continue(self, ex: Execution) -> None:
-        lock: asyncio.Lock = ex.claimed_lock  # type: ignore[attr-defined]
+        """Drive a claimed run; ``_claim`` took its lock, this lets go of it."""
         try:
             await self._drive(ex)
         except Exception:
             log.error("recovered_run_failed", run_id=ex.run_id, exc_info=True)
         finally:
-            lock.release()
+            self._locks.release(ex.run_id)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
         """Wait until no execution of this run is in progress in this engine."""
         async def settled() -> None:
             while run_id in self._active:
-                async with self._lock(run_id):
+                async with self._locks.hold(run_id):
                     pass
                 await asyncio.sleep(0)
 

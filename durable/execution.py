@@ -125,19 +125,33 @@ class Execution:
         self.loop = WorkflowLoop()  # type: ignore[abstract]  # I/O methods are never called
         self.requests: dict[str, Request] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        # Made when steps run; a parked execution drops it (memory: many runs wait at once).
+        self._inbox: asyncio.Queue[tuple[Any, ...]] | None = None
         self.pending: list[tuple[str, dict[str, Any]]] = []
         self.counters: dict[tuple[Path, str], int] = {}
         self.state: dict[str, Any] = dict(events[0].data.get("state") or {})
         self.state_seq = 0
         self.now: datetime = events[0].timestamp
-        self.rng = random.Random(self.run.seed)
+        self._rng: random.Random | None = None
         self.nde: NonDeterminismError | None = None
         self.cancel_reason: str | None = None
         self.pause_requested = self.recorded.pause_pending
         self.dead = False
         self.main: asyncio.Task[Any] | None = None
         self.bind = log.bind(run_id=run_id, workflow=wf.name)
+
+    @property
+    def inbox(self) -> asyncio.Queue[tuple[Any, ...]]:
+        if self._inbox is None:
+            self._inbox = asyncio.Queue()
+        return self._inbox
+
+    @property
+    def rng(self) -> random.Random:
+        """Seeded in ``started``, so draws replay; made on first use."""
+        if self._rng is None:
+            self._rng = random.Random(self.run.seed)
+        return self._rng
 
     # -- requests from workflow code (on the workflow loop) ---------------------
     def _check_kind(self, path: Path, kind: str) -> str:
@@ -316,6 +330,10 @@ class Execution:
             self.cursor += 1
             self._deliver(req, event)
         self.replaying = False
+        # Drained: what replay needed of the log is spent; keep only what live code reads.
+        self.recorded.deliveries = []
+        self.recorded.kinds = {}
+        self.cursor = 0
         open_now = set(self.run.suspensions)
         missing = [k for k in open_now if k not in self.requests]
         if missing and not (self.main is not None and self.main.done()):
@@ -368,6 +386,11 @@ class Execution:
         self.pause_requested = True
         self.inbox.put_nowait(("wake",))
 
+    def park(self) -> None:
+        """Idle until a resume: let go of what only a running execution needs."""
+        if not self.tasks and (self._inbox is None or self._inbox.empty()):
+            self._inbox = None
+
     async def advance(self) -> str:
         """Run live until the run succeeds, fails, is cancelled, paused or suspended."""
         while True:
@@ -381,8 +404,10 @@ class Execution:
                 for req in list(self.requests.values()):
                     if req.kind == "step" and not req.started:
                         self._start_step(req)
-                # Only the steps in flight when the previous owner died were interrupted.
+                # Only the steps in flight when the previous owner died were interrupted,
+                # and only held steps can have failed attempts in the log.
                 self.recorded.interrupted = 0
+                self.recorded.failures = {}
             if self.tasks or not self.inbox.empty():
                 await self._handle(await self.inbox.get())
                 continue
