@@ -170,7 +170,9 @@ class Engine:
 
     def _require_open(self) -> None:
         if not self._open:
-            raise RuntimeError("the engine is not open: use 'async with engine:' or 'await engine.open()'")
+            raise RuntimeError(
+                "the engine is not open: use 'async with engine:' or 'await engine.open()'"
+            )
 
     # -- runs -------------------------------------------------------------------
     async def create_run(
@@ -210,7 +212,9 @@ class Engine:
     async def state_at(self, run_id: str, position: int) -> RunInfo:
         events = await self._events(run_id)
         if not 1 <= position <= len(events):
-            raise ValueError(f"position {position} is outside run {run_id!r}'s log (1..{len(events)})")
+            raise ValueError(
+                f"position {position} is outside run {run_id!r}'s log (1..{len(events)})"
+            )
         return info_from(fold(events[:position]), RunInfo)
 
     async def verify(self, run_id: str) -> bool:
@@ -278,7 +282,8 @@ class Engine:
         per_page: int = 50,
     ) -> Page:
         self._require_open()
-        f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
+        f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page,
+                        per_page)
         await self.store.catch_up()  # read your own writes: the index has seen them all
         rows, total, waiting = await self.store.list_runs(f)
         return Page([info_from_index(r, waiting.get(r.run_id, [])) for r in rows], total)
@@ -395,7 +400,7 @@ class Engine:
         kind: str | None = None,
     ) -> RunResult:
         self._require_open()
-        for attempt in range(3):
+        for _ in range(3):  # a lost race is looked at again, from the log
             async with self._locks.hold(run_id):
                 ex = self._unpark(run_id)
                 if ex is None:
@@ -632,10 +637,10 @@ def to_public(e: RunLog.Event) -> Event:
     return Event(position=e.originator_version, type=e.type, timestamp=e.timestamp, data=e.data)
 
 
-I = TypeVar("I", bound=RunInfo)
+Info = TypeVar("Info", bound=RunInfo)
 
 
-def info_from(run: RunLog, cls: type[I]) -> I:
+def info_from(run: RunLog, cls: type[Info]) -> Info:
     suspensions = [
         Suspension(tuple(s["path"]), s["kind"], s["payload"], s["suspended_at"])
         for s in run.suspensions.values()

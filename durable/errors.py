@@ -53,7 +53,8 @@ class NotSuspended(DurableError):
         )
         super().__init__(
             f"{what} (status {status!r}). Nothing was written. "
-            "If that suspension was already answered, this resume is a duplicate and can be dropped."
+            "If that suspension was already answered, this resume is a duplicate and can be "
+            "dropped."
         )
 
 

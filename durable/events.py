@@ -287,7 +287,8 @@ def verify_chain(events: list[RunLog.Event]) -> bool:
     for position, e in enumerate(events, start=1):
         if e.originator_version != position or e.prev_hash != prev:
             return False
-        if chain_hash(e.originator_id, prev, type(e).TOPIC, position, e.timestamp, e.data) != e.hash:
+        digest = chain_hash(e.originator_id, prev, type(e).TOPIC, position, e.timestamp, e.data)
+        if digest != e.hash:
             return False
         prev = e.hash
     return True

@@ -234,7 +234,9 @@ class Execution:
             self.events_seen = self.position
             return events
 
-    def _prepare(self, items: list[tuple[str, dict[str, Any]]]) -> tuple[list[RunLog.Event], Append]:
+    def _prepare(
+        self, items: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[RunLog.Event], Append]:
         ts = datetime.now(UTC)
         events = []
         prev, pos = self.last_hash, self.position
