@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import random
 import time
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from durable.codec import canonical
+from durable.codec import canonical, decode
 from durable.errors import (
     AmbiguousResume,
     NonDeterminismError,
@@ -25,8 +26,8 @@ from durable.errors import (
     StoreUnavailable,
     WorkflowNotFound,
 )
-from durable.events import TERMINAL, RunLog, fold, new_event, verify_chain
-from durable.execution import Execution, Request, index_log, validate_resume
+from durable.events import TERMINAL, RunLog, RunSnapshot, fold, new_event, verify_chain
+from durable.execution import Execution, Request, blob_refs, validate_resume
 from durable.logs import get_logger
 from durable.owner import Owner, owner_is_dead
 from durable.paths import Path, parse_path, path_key
@@ -76,12 +77,18 @@ class Engine:
         self.lease_seconds: float = float(options.pop("lease_seconds", 30.0))
         self.max_parked: int = int(options.pop("max_parked", 10_000))
         self.project_every: float = float(options.pop("project_every", 1.0))
+        self.snapshot_every: int = int(options.pop("snapshot_every", 100))
+        self.max_cached_runs: int = int(options.pop("max_cached_runs", 10_000))
+        self.blob_threshold: int = int(options.pop("blob_threshold", 16 * 1024))
         self.store: Store = open_store(self.url, **options)
         self.owner = Owner.this_process()
         self._workflows: dict[str, WorkflowDef] = {}
         self._locks = RunLocks()
         self._active: dict[str, Execution] = {}
         self._parked: OrderedDict[str, Execution] = OrderedDict()
+        # Folded runs for reads, brought up to date on each hit by reading only the
+        # newer events; never handed out (results copy what they show).
+        self._runs: OrderedDict[str, RunLog] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._lease_task: asyncio.Task[None] | None = None
         self._projector: asyncio.Task[None] | None = None
@@ -203,8 +210,38 @@ class Engine:
             raise RunNotFound(run_id)
         return events
 
+    async def _load(self, run_id: str) -> RunLog:
+        """The run folded from its latest snapshot and the events after it (fresh copy)."""
+        self._require_open()
+        snapshot, tail = await self.store.read_run(run_id)
+        if snapshot is None and not tail:
+            raise RunNotFound(run_id)
+        return fold(tail, snapshot.load() if snapshot is not None else None)
+
+    async def _current(self, run_id: str) -> RunLog:
+        """The cached fold of a run, fast-forwarded over the events appended since."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = await self._load(run_id)
+            self._runs[run_id] = run
+            while len(self._runs) > self.max_cached_runs:
+                self._runs.popitem(last=False)
+            return run
+        for e in await self.store.read_events(run_id, after=run.version):
+            if e.originator_version == run.version + 1:  # another reader may have applied it
+                e.mutate(run)
+        self._runs.move_to_end(run_id)
+        return run
+
+    def _forget(self, run_id: str) -> None:
+        """After a failed write: whatever this engine holds of the run may be stale."""
+        self._runs.pop(run_id, None)
+        ex = self._parked.pop(run_id, None)
+        if ex is not None:
+            ex.close()
+
     async def get_run(self, run_id: str) -> RunInfo:
-        return info_from(fold(await self._events(run_id)), RunInfo)
+        return info_from(await self._current(run_id), RunInfo)
 
     async def history(self, run_id: str) -> list[Event]:
         return [to_public(e) for e in await self._events(run_id)]
@@ -234,6 +271,10 @@ class Engine:
         head = await self.store.read_head(run_id)
         if head is None or head.position != len(events):
             return False
+        refs = blob_refs(events)
+        blobs = await self.store.read_blobs(refs)
+        if any(hashlib.sha256(blobs.get(h, b"")).hexdigest() != h for h in refs):
+            return False  # a large result stored apart was altered or lost
         return verify_chain(events)
 
     async def check_replay(self, run_id: str) -> ReplayCheck:
@@ -245,7 +286,7 @@ class Engine:
         events = await self._events(run_id)
         run = fold(events)
         try:
-            ex = Execution(self, self._workflow(run.workflow), run_id, events)
+            ex = await self._execution(self._workflow(run.workflow), run_id, events)
         except WorkflowNotFound as e:
             return ReplayCheck(run_id, run.status, False, str(e))
         try:
@@ -326,7 +367,8 @@ class Engine:
             ex.close()
             log.info("lost_run_to_another_writer", run_id=ex.run_id)
             self._active.pop(ex.run_id, None)
-            return info_from(fold(await self._events(ex.run_id)), RunResult)
+            self._forget(ex.run_id)
+            return info_from(await self._load(ex.run_id), RunResult)
         except BaseException:
             ex.close()
             self._active.pop(ex.run_id, None)
@@ -351,10 +393,38 @@ class Engine:
             return None
         return ex
 
+    async def _execution(
+        self, wf: WorkflowDef, run_id: str, events: list[RunLog.Event]
+    ) -> Execution:
+        """An execution of a stored run, with the large results its log refers to."""
+        refs = blob_refs(events)
+        blobs: dict[str, Any] = {}
+        if refs:
+            stored = await self.store.read_blobs(refs)
+            missing = [h for h in refs if h not in stored]
+            if missing:
+                raise RuntimeError(f"run {run_id!r}: stored results {missing} are missing")
+            blobs = {h: decode(raw) for h, raw in stored.items()}
+        return Execution(self, wf, run_id, events, blobs)
+
+    def snapshot_later(self, run: RunLog) -> None:
+        """Snapshot a run off the request path: the caller does not wait for it."""
+        snapshot = RunSnapshot.of(run, datetime.now(UTC))
+
+        async def save() -> None:
+            try:
+                await self.store.save_snapshot(snapshot)
+            except Exception:
+                log.warning("snapshot_failed", run_id=run.id, exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(save())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _replayed(self, run_id: str, events: list[RunLog.Event] | None = None) -> Execution:
         events = events if events is not None else await self._events(run_id)
         run = fold(events)
-        ex = Execution(self, self._workflow(run.workflow), run_id, events)
+        ex = await self._execution(self._workflow(run.workflow), run_id, events)
         try:
             ex.replay()
         except BaseException:
@@ -424,6 +494,7 @@ class Engine:
                         ex._deliver(req, event[-1])
                 except PositionConflict:
                     ex.close()
+                    self._forget(run_id)
                     continue  # another writer moved the run: look again from the log
                 except BaseException:
                     if not ex.dead:
@@ -470,23 +541,24 @@ class Engine:
         if ex is not None:
             ex.request_cancel(reason)
             await self._locks.wait_free(run_id)  # the driver holds it until it has stopped
-            return info_from(fold(await self._events(run_id)), RunResult)
+            return info_from(await self._load(run_id), RunResult)
         async with self._locks.hold(run_id):
             parked = self._unpark(run_id)
             if parked is not None:
                 parked.close()
             for _ in range(10):
-                events = await self._events(run_id)
-                run = fold(events)
+                run = await self._load(run_id)
                 if run.status in TERMINAL:
                     return info_from(run, RunResult)
-                e = new_event(run_id, len(events) + 1, "cancelled",
-                              {"reason": reason or "cancelled"}, events[-1].hash, datetime.now(UTC))
+                position = run.version
+                e = new_event(run_id, position + 1, "cancelled",
+                              {"reason": reason or "cancelled"}, run.last_hash, datetime.now(UTC))
                 e.mutate(run)
                 head = head_of(run, self.owner, self.lease_seconds)
                 try:
-                    await self.store.append(Append(run_id, len(events), [e], head, suspensions=[]))
+                    await self.store.append(Append(run_id, position, [e], head, suspensions=[]))
                 except PositionConflict:
+                    self._forget(run_id)
                     continue
                 return info_from(run, RunResult)
         raise RuntimeError(f"could not cancel run {run_id!r}: it kept changing; try again")
@@ -497,13 +569,13 @@ class Engine:
         if ex is not None:  # executing here: stop at the next step boundary, then return
             ex.request_pause()
             await self._locks.wait_free(run_id)
-            return info_from(fold(await self._events(run_id)), RunResult)
+            return info_from(await self._load(run_id), RunResult)
         for _ in range(10):  # executing elsewhere (or owner dead): leave a request in its log
-            events = await self._events(run_id)
-            run = fold(events)
-            if run.status != "running" or index_log(events).pause_pending:
+            run = await self._load(run_id)
+            if run.status != "running" or run.pause_pending:
                 return info_from(run, RunResult)
-            e = new_event(run_id, len(events) + 1, "pause_requested", {}, events[-1].hash,
+            position = run.version
+            e = new_event(run_id, position + 1, "pause_requested", {}, run.last_hash,
                           datetime.now(UTC))
             e.mutate(run)
             head = head_of(run, self.owner, self.lease_seconds)
@@ -512,8 +584,9 @@ class Engine:
                 for f in ("owner_id", "owner_host", "owner_pid", "owner_start", "lease_until"):
                     setattr(head, f, getattr(stored, f))
             try:
-                await self.store.append(Append(run_id, len(events), [e], head))
+                await self.store.append(Append(run_id, position, [e], head))
             except PositionConflict:
+                self._forget(run_id)
                 continue
             return info_from(run, RunResult)
         raise RuntimeError(f"could not ask run {run_id!r} to pause: it kept changing; try again")
@@ -557,7 +630,7 @@ class Engine:
             if events[-1].originator_version != head.position:
                 self._locks.release(head.run_id)
                 return None  # it moved since we looked: its owner is not dead after all
-            ex = Execution(self, self._workflow(head.workflow), head.run_id, events)
+            ex = await self._execution(self._workflow(head.workflow), head.run_id, events)
             ex.replay()
             await ex.append([("recovered", {"owner": self.owner.id, "previous": head.owner_id})])
             ex.recorded.interrupted += 1
@@ -641,20 +714,21 @@ Info = TypeVar("Info", bound=RunInfo)
 
 
 def info_from(run: RunLog, cls: type[Info]) -> Info:
+    """What a run shows. Values are copies: the fold may be cached and must not change."""
     suspensions = [
-        Suspension(tuple(s["path"]), s["kind"], s["payload"], s["suspended_at"])
+        Suspension(tuple(s["path"]), s["kind"], canonical(s["payload"]), s["suspended_at"])
         for s in run.suspensions.values()
     ]
     return cls(
         run_id=run.id,
         workflow=run.workflow,
         status=run.status,
-        output=run.output,
+        output=canonical(run.output),
         error=run.error,
         suspended=[s.path for s in suspensions],
-        suspend_payloads={path_key(s.path): s.payload for s in suspensions},
+        suspend_payloads={path_key(s.path): canonical(s.payload) for s in suspensions},
         suspensions=suspensions,
-        state=run.state,
+        state=canonical(run.state),
         resource_id=run.resource_id,
         thread_id=run.thread_id,
         parent_run_id=run.parent_run_id,

@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
-from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    CanSnapshotAggregate,
+)
+from eventsourcing.utils import register_topic
 
 from durable.paths import Path, path_key
 
@@ -37,6 +43,9 @@ class RunLog(BaseAggregate[str]):
     """The fold of one run's events: what the run is, as its log says."""
 
     TOPIC = "durable:Run"
+    # Bump with an ``upcast_v1_v2(state)`` static method when the folded state gains
+    # fields, so snapshots taken before still load.
+    class_version = 1
 
     if TYPE_CHECKING:  # set by the events' apply(); not dataclass fields of the aggregate
         workflow: str
@@ -54,6 +63,7 @@ class RunLog(BaseAggregate[str]):
         suspended_at: datetime | None
         last_hash: str
         seed: int
+        pause_pending: bool
 
     @dataclass(frozen=True)
     class Event(CanMutateAggregate[str]):
@@ -91,6 +101,7 @@ class RunLog(BaseAggregate[str]):
             run.parent_run_id = d.get("parent_run_id")
             run.suspended_at = None
             run.seed = d.get("seed", 0)
+            run.pause_pending = False
             run.last_hash = self.hash
 
     @dataclass(frozen=True)
@@ -166,6 +177,7 @@ class RunLog(BaseAggregate[str]):
 
         def apply(self, run: RunLog) -> None:
             run.status = "paused"
+            run.pause_pending = False
             run.last_hash = self.hash
 
     @dataclass(frozen=True)
@@ -174,6 +186,10 @@ class RunLog(BaseAggregate[str]):
 
         TOPIC = "durable:pause_requested"
         type: ClassVar[str] = "pause_requested"
+
+        def apply(self, run: RunLog) -> None:
+            run.pause_pending = True
+            run.last_hash = self.hash
 
     @dataclass(frozen=True)
     class Continued(Event):
@@ -184,6 +200,7 @@ class RunLog(BaseAggregate[str]):
 
         def apply(self, run: RunLog) -> None:
             run.status = "running"
+            run.pause_pending = False
             run.last_hash = self.hash
 
     @dataclass(frozen=True)
@@ -234,6 +251,38 @@ class RunLog(BaseAggregate[str]):
         return [s["path"] for s in self.suspensions.values()]
 
 
+@dataclass(frozen=True)
+class RunSnapshot(CanSnapshotAggregate[str]):
+    """A run's folded state at a position: loading reads it plus the events after it."""
+
+    TOPIC = "durable:snapshot"
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    topic: str
+    state: dict[str, Any]
+
+    @classmethod
+    def of(cls, run: RunLog, timestamp: datetime) -> RunSnapshot:
+        state = {k: v for k, v in vars(run).items()
+                 if k not in ("_id", "_version", "_pending_events")}
+        state["suspensions"] = dict(run.suspensions)  # its values are never changed in place
+        if RunLog.class_version > 1:
+            state["class_version"] = RunLog.class_version
+        return cls(originator_id=run.id, originator_version=run.version, timestamp=timestamp,
+                   topic=RunLog.TOPIC, state=state)
+
+    def load(self) -> RunLog:
+        run = self.mutate(None)
+        # msgpack gives back lists where the fold keeps tuples
+        for s in run.suspensions.values():  # type: ignore[attr-defined]
+            s["path"] = tuple(s["path"])
+        return run  # type: ignore[return-value]
+
+
+register_topic(RunSnapshot.TOPIC, RunSnapshot)
+
+
 EVENT_CLASSES: dict[str, type[RunLog.Event]] = {
     cls.type: cls
     for cls in (
@@ -272,9 +321,12 @@ def new_event(
     )
 
 
-def fold(events: list[RunLog.Event]) -> RunLog:
-    """The run as its events say. Plain loop: no per-event protocol checks."""
-    run: Any = None
+def fold(events: list[RunLog.Event], start: RunLog | None = None) -> RunLog:
+    """The run as its events say (after ``start``, a snapshot's state, if given).
+
+    A plain loop: none of the library's per-event protocol checks.
+    """
+    run: Any = start
     for e in events:
         run = e.mutate(run)
     if run is None:

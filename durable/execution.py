@@ -20,6 +20,7 @@ Non-determinism is raised, with nothing appended, exactly when
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import random
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from durable.codec import canonical
+from durable.codec import canonical, decode, encode
 from durable.context import Context, current_attempt
 from durable.errors import NonDeterminismError, PositionConflict, StepFailed
 from durable.events import TERMINAL, RunLog, fold, new_event
@@ -106,11 +107,17 @@ def index_log(events: list[RunLog.Event]) -> _Recorded:
     return rec
 
 
+def blob_refs(events: list[RunLog.Event]) -> list[str]:
+    """The content hashes of the large results a log refers to."""
+    return [e.data["ref"] for e in events if e.type == "step_completed" and "ref" in e.data]
+
+
 class Execution:
     """A run being executed (or parked, waiting) in this process."""
 
     def __init__(
-        self, engine: Engine, wf: WorkflowDef, run_id: str, events: list[RunLog.Event]
+        self, engine: Engine, wf: WorkflowDef, run_id: str, events: list[RunLog.Event],
+        blobs: dict[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.wf = wf
@@ -120,6 +127,7 @@ class Execution:
         self.position = events[-1].originator_version
         self.last_hash = events[-1].hash
         self.recorded = index_log(events)
+        self.blobs = blobs or {}  # large recorded results, by content hash
         self.cursor = 0
         self.replaying = True
         self.loop = WorkflowLoop()  # type: ignore[abstract]  # I/O methods are never called
@@ -207,7 +215,9 @@ class Execution:
     def open_suspensions(self) -> list[Request]:
         return [r for r in self.requests.values() if r.kind == "suspend"]
 
-    async def append(self, items: list[tuple[str, dict[str, Any]]]) -> list[RunLog.Event]:
+    async def append(
+        self, items: list[tuple[str, dict[str, Any]]], blobs: dict[str, bytes] | None = None
+    ) -> list[RunLog.Event]:
         """Append at the expected position.
 
         A lost race kills this execution, unless all that came in between are
@@ -218,6 +228,8 @@ class Execution:
                 raise PositionConflict(self.run_id, self.position)
             saved = self._save_run()
             events, append = self._prepare(items)
+            append.blobs = blobs or {}
+            before = self.position
             try:
                 await self.engine.store.append(append)
             except PositionConflict:
@@ -232,6 +244,9 @@ class Execution:
                 raise
             self.position, self.last_hash = events[-1].originator_version, events[-1].hash
             self.events_seen = self.position
+            every = self.engine.snapshot_every
+            if every and self.position // every > before // every:
+                self.engine.snapshot_later(self.run)
             return events
 
     def _prepare(
@@ -292,7 +307,7 @@ class Execution:
             return
         d = event.data
         if event.type == "step_completed":
-            req.future.set_result(d["result"])
+            req.future.set_result(self.blobs[d["ref"]] if "ref" in d else d["result"])
         elif event.type == "step_failed":
             req.future.set_exception(
                 StepFailed(path_key(req.path), d["error_type"], d["message"], d["attempt"] + 1)
@@ -365,7 +380,8 @@ class Execution:
                 value = req.fn(*req.args, **req.kwargs)
                 if inspect.isawaitable(value):
                     value = await value
-                self.inbox.put_nowait(("done", req, canonical(value), attempt))
+                raw = encode(value)  # the stored form; the workflow gets it back decoded
+                self.inbox.put_nowait(("done", req, decode(raw), attempt, raw))
                 return
             except asyncio.CancelledError:
                 raise
@@ -439,10 +455,19 @@ class Execution:
         req: Request = item[1]
         key = path_key(req.path)
         if kind == "done":
-            _, _, value, attempt = item
+            _, _, value, attempt, raw = item
             self.tasks.pop(key, None)
-            data = {"path": list(req.path), "result": value, "attempt": attempt}
-            appended = await self.append([*self._take_pending(), ("step_completed", data)])
+            blobs: dict[str, bytes] = {}
+            if len(raw) > self.engine.blob_threshold:  # stored once, apart from the log
+                digest = hashlib.sha256(raw).hexdigest()
+                blobs[digest] = raw
+                self.blobs[digest] = value
+                data = {"path": list(req.path), "ref": digest, "size": len(raw),
+                        "attempt": attempt}
+            else:
+                data = {"path": list(req.path), "result": value, "attempt": attempt}
+            appended = await self.append([*self._take_pending(), ("step_completed", data)],
+                                         blobs)
             self._deliver(req, appended[-1])
         elif kind == "failed":
             _, _, exc, attempt, final = item

@@ -14,6 +14,7 @@ the same transaction as its events, so they can never disagree with the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -27,7 +28,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from durable.codec import MsgpackTranscoder
 from durable.errors import PositionConflict
-from durable.events import RunLog
+from durable.events import RunLog, RunSnapshot
 from durable.logs import get_logger
 from projections.rows import IndexRow, ListingFilter, ViewStatus
 from projections.suspended import OpenSuspension, WaitingRun
@@ -66,6 +67,8 @@ class Append:
     head: Head
     # The run's open suspensions after this append; None leaves them as they are.
     suspensions: list[OpenSuspension] | None = None
+    # Large step results, stored once by content hash (sha256 hex -> msgpack bytes).
+    blobs: dict[str, bytes] = field(default_factory=dict)
     stored: list[StoredEvent] = field(default_factory=list)
 
 
@@ -95,6 +98,17 @@ class Store(ABC):
 
     @abstractmethod
     async def read_head(self, run_id: str) -> Head | None: ...
+
+    @abstractmethod
+    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[RunLog.Event]]:
+        """The run's latest snapshot (if any) and the events after it."""
+
+    @abstractmethod
+    async def save_snapshot(self, snapshot: RunSnapshot) -> None:
+        """Store a snapshot and prune the older ones of that run."""
+
+    @abstractmethod
+    async def read_blobs(self, hashes: list[str]) -> dict[str, bytes]: ...
 
     @abstractmethod
     async def running_heads(self) -> list[Head]: ...
@@ -149,6 +163,7 @@ class RecorderStore(Store):
         )
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
+        self.snapshots: Any = None  # the library's aggregate recorder for snapshots
         self.batches = 0  # how many transactions the writer committed (for benchmarks)
         self.appends = 0
 
@@ -168,6 +183,12 @@ class RecorderStore(Store):
 
     @abstractmethod
     def _head_sync(self, run_id: str) -> Head | None: ...
+
+    @abstractmethod
+    def _prune_snapshots_sync(self, run_id: str, below: int) -> None: ...
+
+    @abstractmethod
+    def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]: ...
 
     @abstractmethod
     def _running_sync(self) -> list[Head]: ...
@@ -290,6 +311,31 @@ class RecorderStore(Store):
     async def read_head(self, run_id: str) -> Head | None:
         return await self._read(self._head_sync, run_id)  # type: ignore[no-any-return]
 
+    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[RunLog.Event]]:
+        return await self._read(self._read_run_sync, run_id)  # type: ignore[no-any-return]
+
+    def _read_run_sync(self, run_id: str) -> tuple[RunSnapshot | None, list[RunLog.Event]]:
+        # Events are never deleted, so a snapshot pruned between these two reads
+        # still leaves every event after the one we read.
+        found = self.snapshots.select_events(run_id, desc=True, limit=1)
+        snapshot: RunSnapshot | None = self.mapper.to_domain_event(found[0]) if found else None  # type: ignore[assignment]
+        after = snapshot.originator_version if snapshot is not None else 0
+        return snapshot, self._read_events_sync(run_id, after)
+
+    async def save_snapshot(self, snapshot: RunSnapshot) -> None:
+        await self._on_writer(lambda: self._save_snapshot_sync(snapshot))
+
+    def _save_snapshot_sync(self, snapshot: RunSnapshot) -> None:
+        # IntegrityError: that position was snapshotted already (another engine, a retry)
+        with contextlib.suppress(IntegrityError):
+            self.snapshots.insert_events([self.mapper.to_stored_event(snapshot)])
+        self._prune_snapshots_sync(snapshot.originator_id, snapshot.originator_version)
+
+    async def read_blobs(self, hashes: list[str]) -> dict[str, bytes]:
+        if not hashes:
+            return {}
+        return await self._read(self._blobs_sync, hashes)  # type: ignore[no-any-return]
+
     async def running_heads(self) -> list[Head]:
         return await self._read(self._running_sync)  # type: ignore[no-any-return]
 
@@ -346,3 +392,10 @@ def head_from_row(row: Any) -> Head:
 def listing_changes(appends: Sequence[Append]) -> list[tuple[Head, list[OpenSuspension]]]:
     """The suspended-listing changes a batch of appends makes, in order."""
     return [(a.head, a.suspensions) for a in appends if a.suspensions is not None]
+
+
+BLOBS_DDL = "CREATE TABLE IF NOT EXISTS {t} (hash TEXT PRIMARY KEY, data {blob} NOT NULL)"
+
+
+def blob_rows(appends: Sequence[Append]) -> list[tuple[str, bytes]]:
+    return [(h, data) for a in appends for h, data in a.blobs.items()]

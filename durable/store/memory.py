@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
 
 from durable.events import TERMINAL, RunLog, fold
 from durable.store.base import (
@@ -41,6 +41,7 @@ class _Recorder(POPOApplicationRecorder):
             if old is not None:
                 head.created_at = old.created_at
             self.store.heads[a.run_id] = head
+            self.store.blobs.update(a.blobs)
         self.store.views.write_listing(listing_changes(appends))
         return ids
 
@@ -50,7 +51,9 @@ class MemoryStore(RecorderStore):
         super().__init__(url)
         self.heads: dict[str, Head] = {}
         self.views = MemoryViews()
+        self.blobs: dict[str, bytes] = {}
         self.recorder = _Recorder(self)
+        self.snapshots = POPOAggregateRecorder()
 
     def _open_sync(self) -> None:
         pass
@@ -63,6 +66,17 @@ class MemoryStore(RecorderStore):
 
     def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
         return self.recorder.select_events(run_id, gt=after or None)
+
+    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
+        rec = self.snapshots
+        with rec._database_lock:
+            index = rec._stored_events_index.get(run_id, {})
+            for version in [v for v in index if v < below]:
+                rec._stored_events[index.pop(version)] = None  # lookups go by the index
+
+    def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
+        with self.recorder._database_lock:
+            return {h: self.blobs[h] for h in hashes if h in self.blobs}
 
     def _head_sync(self, run_id: str) -> Head | None:
         with self.recorder._database_lock:

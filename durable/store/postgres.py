@@ -13,7 +13,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -21,12 +25,14 @@ from psycopg_pool import PoolTimeout
 
 from durable.events import RunLog, fold
 from durable.store.base import (
+    BLOBS_DDL,
     HEAD_COLUMNS,
     Append,
     Head,
     RecorderStore,
     RunsPage,
     WaitingPage,
+    blob_rows,
     head_from_row,
     head_params,
     listing_changes,
@@ -51,6 +57,7 @@ def _heads_ddl(s: str) -> list[str]:
             lease_until DOUBLE PRECISION
         )""",
         f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
+        BLOBS_DDL.format(t=f"{s}.durable_blobs", blob="BYTEA"),
     ]
 
 
@@ -90,6 +97,7 @@ class _Recorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         s = _quote(datastore.schema)
+        self.schema_name = s
         dialect = POSTGRES.in_schema(datastore.schema)
         self.listing = SuspendedListing(dialect)
         self.index = RunsIndex(dialect, EVENTS_TABLE, "notification_id")
@@ -161,6 +169,10 @@ class _Recorder(PostgresApplicationRecorder):
         appends = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)
         curs.executemany(self.upsert_head, [head_params(a.head) for a in appends])
         self.listing.write(curs, listing_changes(appends))
+        blobs = blob_rows(appends)
+        if blobs:
+            curs.executemany(f"INSERT INTO {self.schema_name}.durable_blobs (hash, data) "
+                             "VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING", blobs)
 
 
 class PostgresStore(RecorderStore):
@@ -196,6 +208,8 @@ class PostgresStore(RecorderStore):
                 ) from e
             self.recorder = _Recorder(ds)
             self.recorder.create_table()
+            self.snapshots = PostgresAggregateRecorder(ds, events_table_name="durable_snapshots")
+            self.snapshots.create_table()
         except BaseException:
             ds.close()
             self.datastore = None
@@ -245,6 +259,15 @@ class PostgresStore(RecorderStore):
             "WHERE owner_id = %s AND status = 'running' ORDER BY run_id FOR UPDATE)",
             (until, owner_id),
         )
+
+    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
+        self._execute(f"DELETE FROM {self.schema}.durable_snapshots WHERE originator_id = %s "
+                      "AND originator_version < %s", (run_id, below))
+
+    def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
+        rows = self._query(f"SELECT hash, data FROM {self.schema}.durable_blobs "
+                           "WHERE hash = ANY(%s)", (hashes,))
+        return {r["hash"]: bytes(r["data"]) for r in rows}
 
     # -- views --------------------------------------------------------------------------
     @contextmanager

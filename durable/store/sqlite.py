@@ -9,6 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import (
+    SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
     SQLiteConnection,
     SQLiteConnectionPool,
@@ -18,12 +19,14 @@ from eventsourcing.sqlite import (
 
 from durable.events import TERMINAL, RunLog, fold
 from durable.store.base import (
+    BLOBS_DDL,
     HEAD_COLUMNS,
     Append,
     Head,
     RecorderStore,
     RunsPage,
     WaitingPage,
+    blob_rows,
     head_from_row,
     head_params,
     listing_changes,
@@ -54,6 +57,7 @@ HEADS = [
         lease_until REAL
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
+    BLOBS_DDL.format(t="durable_blobs", blob="BLOB"),
 ]
 
 _UPSERT_HEAD = (
@@ -82,6 +86,10 @@ class _Recorder(SQLiteApplicationRecorder):
         appends: Sequence[Append] = kwargs.get("appends", ())
         c.executemany(_UPSERT_HEAD, [head_params(a.head) for a in appends])
         self.listing.write(c, listing_changes(appends))
+        blobs = blob_rows(appends)
+        if blobs:
+            c.executemany("INSERT INTO durable_blobs (hash, data) VALUES (?, ?) "
+                          "ON CONFLICT (hash) DO NOTHING", blobs)
         return ids
 
 
@@ -117,6 +125,8 @@ class SQLiteStore(RecorderStore):
         self.datastore = ds
         self.recorder = _Recorder(ds)
         self.recorder.create_table()
+        self.snapshots = SQLiteAggregateRecorder(ds, events_table_name="durable_snapshots")
+        self.snapshots.create_table()
 
     def _close_sync(self) -> None:
         if self.datastore is not None:
@@ -159,6 +169,16 @@ class SQLiteStore(RecorderStore):
         with self._reading() as c:
             c.execute(sql, params)
             return c.fetchall()  # type: ignore[no-any-return]
+
+    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
+        with self._writing() as c:
+            c.execute("DELETE FROM durable_snapshots WHERE originator_id = ? "
+                      "AND originator_version < ?", (run_id, below))
+
+    def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
+        rows = self._query(f"SELECT hash, data FROM durable_blobs WHERE hash IN "
+                           f"({', '.join('?' for _ in hashes)})", hashes)
+        return {r["hash"]: bytes(r["data"]) for r in rows}
 
     # -- heads ---------------------------------------------------------------------------
     def _head_sync(self, run_id: str) -> Head | None:
