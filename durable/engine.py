@@ -81,6 +81,7 @@ class Engine:
         self.max_cached_runs: int = int(options.pop("max_cached_runs", 10_000))
         self.blob_threshold: int = int(options.pop("blob_threshold", 16 * 1024))
         self.store: Store = open_store(self.url, **options)
+        self.store.alone = lambda: len(self._active) <= 1
         self.owner = Owner.this_process()
         self._workflows: dict[str, WorkflowDef] = {}
         self._locks = RunLocks()

@@ -141,6 +141,7 @@ class Execution:
         self.state_seq = 0
         self.now: datetime = events[0].timestamp
         self._rng: random.Random | None = None
+        self._head_key: tuple[str, str | None] | None = None  # status, owner last written
         self.nde: NonDeterminismError | None = None
         self.cancel_reason: str | None = None
         self.pause_requested = self.recorded.pause_pending
@@ -234,12 +235,14 @@ class Execution:
                 await self.engine.store.append(append)
             except PositionConflict:
                 self._restore_run(saved)
+                self._head_key = None
                 if await self._take_in_requests():
                     continue
                 self.dead = True
                 raise
             except BaseException:
                 self._restore_run(saved)
+                self._head_key = None
                 self.dead = True
                 raise
             self.position, self.last_hash = events[-1].originator_version, events[-1].hash
@@ -264,12 +267,17 @@ class Execution:
         for e in events:
             e.mutate(self.run)
             touched = touched or e.type in ("suspended", "resumed") or e.type in TERMINAL
+        head = self.head()
+        key = (head.status, head.owner_id)
+        moved_only = key == self._head_key
+        self._head_key = key
         return events, Append(
             run_id=self.run_id,
             expected=self.position,
             events=events,
-            head=self.head(),
+            head=head,
             suspensions=self.suspension_rows() if touched else None,
+            head_moved_only=moved_only,
         )
 
     def _save_run(self) -> dict[str, Any]:

@@ -102,6 +102,8 @@ class _Recorder(PostgresApplicationRecorder):
         self.listing = SuspendedListing(dialect)
         self.index = RunsIndex(dialect, EVENTS_TABLE, "notification_id")
         self.our_tables = [*_heads_ddl(s), *self.listing.ddl(), *self.index.ddl()]
+        self.move_head = (f"UPDATE {s}.durable_runs SET position = %s, updated_at = %s, "
+                          "lease_until = %s WHERE run_id = %s")
         self.upsert_head = (
             f"INSERT INTO {s}.durable_runs ({', '.join(HEAD_COLUMNS)}) "
             f"VALUES ({', '.join('%s' for _ in HEAD_COLUMNS)}) "
@@ -167,7 +169,13 @@ class _Recorder(PostgresApplicationRecorder):
         # Rows are locked in run_id order, as lease renewal locks them, so the two
         # cannot deadlock; the sort is stable, so a run's later head still wins.
         appends = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)
-        curs.executemany(self.upsert_head, [head_params(a.head) for a in appends])
+        full = [head_params(a.head) for a in appends if not a.head_moved_only]
+        moved = [(a.head.position, a.head.updated_at, a.head.lease_until, a.run_id)
+                 for a in appends if a.head_moved_only]
+        if full:
+            curs.executemany(self.upsert_head, full)
+        if moved:
+            curs.executemany(self.move_head, moved)
         self.listing.write(curs, listing_changes(appends))
         blobs = blob_rows(appends)
         if blobs:
@@ -176,6 +184,9 @@ class _Recorder(PostgresApplicationRecorder):
 
 
 class PostgresStore(RecorderStore):
+    # A commit is a network round trip (~1 ms): never hold the event loop for one.
+    inline_commits = False
+
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         super().__init__(url)
         self.params = parse_url(url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -68,6 +69,10 @@ _UPSERT_HEAD = (
 )
 
 
+_MOVE_HEAD = ("UPDATE durable_runs SET position = ?, updated_at = ?, lease_until = ? "
+              "WHERE run_id = ?")
+
+
 class _Recorder(SQLiteApplicationRecorder):
     """The library's recorder, writing our head rows and the suspended listing in its
     own transaction."""
@@ -84,7 +89,12 @@ class _Recorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         appends: Sequence[Append] = kwargs.get("appends", ())
-        c.executemany(_UPSERT_HEAD, [head_params(a.head) for a in appends])
+        for a in appends:
+            if a.head_moved_only:
+                h = a.head
+                c.execute(_MOVE_HEAD, (h.position, h.updated_at, h.lease_until, h.run_id))
+            else:
+                c.execute(_UPSERT_HEAD, head_params(a.head))
         self.listing.write(c, listing_changes(appends))
         blobs = blob_rows(appends)
         if blobs:
@@ -94,14 +104,39 @@ class _Recorder(SQLiteApplicationRecorder):
 
 
 class _Pool(SQLiteConnectionPool):
-    """Sets the synchronous level on every connection (FULL survives power loss)."""
+    """Sets the synchronous level on every connection (FULL survives power loss).
+
+    SQLite's automatic WAL checkpoint runs inside whichever commit crosses the
+    threshold, so one append in a thousand took milliseconds. A background thread
+    checkpoints instead (PASSIVE: it never blocks writers); the automatic one stays
+    only as a far-off safety net, should that thread fall behind.
+    """
 
     synchronous = "FULL"
 
     def _create_connection(self) -> SQLiteConnection:
         conn = super()._create_connection()
         conn._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn._sqlite_conn.execute("PRAGMA wal_autocheckpoint=20000")
         return conn
+
+
+class _Checkpointer(threading.Thread):
+    def __init__(self, path: str, every: float = 0.25) -> None:
+        super().__init__(name="durable-checkpoint", daemon=True)
+        self.path, self.every = path, every
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            while not self.stop.wait(self.every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:  # busy or locked: the next round will do
+                    continue
+        finally:
+            conn.close()
 
 
 class SQLiteStore(RecorderStore):
@@ -116,6 +151,7 @@ class SQLiteStore(RecorderStore):
         self.synchronous = synchronous.upper()
         self.datastore: SQLiteDatastore | None = None
         self.recorder: _Recorder | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     def _open_sync(self) -> None:
         ds = SQLiteDatastore(self.path, originator_id_type="text", lock_timeout=30)
@@ -127,8 +163,15 @@ class SQLiteStore(RecorderStore):
         self.recorder.create_table()
         self.snapshots = SQLiteAggregateRecorder(ds, events_table_name="durable_snapshots")
         self.snapshots.create_table()
+        if not pool.is_sqlite_memory_mode:
+            self._checkpointer = _Checkpointer(self.path)
+            self._checkpointer.start()
 
     def _close_sync(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop.set()
+            self._checkpointer.join()
+            self._checkpointer = None
         if self.datastore is not None:
             self.datastore.close()
             self.datastore = None
