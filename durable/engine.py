@@ -395,7 +395,7 @@ class Engine:
         return ex
 
     async def _execution(
-        self, wf: WorkflowDef, run_id: str, events: list[RunLog.Event]
+        self, wf: WorkflowDef, run_id: str, events: list[RunLog.Event], run: RunLog | None = None
     ) -> Execution:
         """An execution of a stored run, with the large results its log refers to."""
         refs = blob_refs(events)
@@ -406,7 +406,7 @@ class Engine:
             if missing:
                 raise RuntimeError(f"run {run_id!r}: stored results {missing} are missing")
             blobs = {h: decode(raw) for h, raw in stored.items()}
-        return Execution(self, wf, run_id, events, blobs)
+        return Execution(self, wf, run_id, events, blobs, run)
 
     def snapshot_later(self, run: RunLog) -> None:
         """Snapshot a run off the request path: the caller does not wait for it."""
@@ -422,10 +422,11 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _replayed(self, run_id: str, events: list[RunLog.Event] | None = None) -> Execution:
-        events = events if events is not None else await self._events(run_id)
-        run = fold(events)
-        ex = await self._execution(self._workflow(run.workflow), run_id, events)
+    async def _replayed(
+        self, run_id: str, events: list[RunLog.Event], run: RunLog | None = None
+    ) -> Execution:
+        run = run if run is not None else fold(events)
+        ex = await self._execution(self._workflow(run.workflow), run_id, events, run)
         try:
             ex.replay()
         except BaseException:
@@ -481,7 +482,7 @@ class Engine:
                     run = fold(events)
                     if run.status not in ("suspended", "paused"):
                         raise NotSuspended(run_id, run.status, step)
-                    ex = await self._replayed(run_id, events)
+                    ex = await self._replayed(run_id, events, run)
                 try:
                     if ex.run.status == "paused" and data is None and step is None:
                         await ex.append([("continued", {})])

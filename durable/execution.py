@@ -70,7 +70,7 @@ class Request:
 class _Recorded:
     """What the log says, indexed for the driver."""
 
-    deliveries: list[RunLog.Event]
+    deliveries: list[tuple[str, RunLog.Event]]  # (path key, event), in log order
     kinds: dict[str, str]
     failures: dict[str, int]
     suspended: set[str]
@@ -84,16 +84,17 @@ def index_log(events: list[RunLog.Event]) -> _Recorded:
     for e in events:
         t = e.type
         if t in DELIVERY_TYPES or (t == "step_failed" and e.data.get("final")):
-            rec.deliveries.append(e)
+            key = path_key(e.data["path"])
+            rec.deliveries.append((key, e))
             rec.interrupted = 0
             if t != "resumed":
-                rec.kinds[path_key(tuple(e.data["path"]))] = "step"
+                rec.kinds[key] = "step"
         elif t == "step_failed":
-            key = path_key(tuple(e.data["path"]))
+            key = path_key(e.data["path"])
             rec.kinds[key] = "step"
             rec.failures[key] = rec.failures.get(key, 0) + 1
         elif t == "suspended":
-            key = path_key(tuple(e.data["path"]))
+            key = path_key(e.data["path"])
             rec.kinds[key] = "suspend"
             rec.suspended.add(key)
         elif t == "state_set":
@@ -117,13 +118,13 @@ class Execution:
 
     def __init__(
         self, engine: Engine, wf: WorkflowDef, run_id: str, events: list[RunLog.Event],
-        blobs: dict[str, Any] | None = None,
+        blobs: dict[str, Any] | None = None, run: RunLog | None = None,
     ) -> None:
         self.engine = engine
         self.wf = wf
         self.run_id = run_id
         self.events_seen = len(events)
-        self.run: RunLog = fold(events)
+        self.run: RunLog = run if run is not None else fold(events)  # run: already folded
         self.position = events[-1].originator_version
         self.last_hash = events[-1].hash
         self.recorded = index_log(events)
@@ -308,8 +309,8 @@ class Execution:
         return open_rows(self.run)
 
     # -- delivery -------------------------------------------------------------------
-    def _deliver(self, req: Request, event: RunLog.Event) -> None:
-        del self.requests[path_key(req.path)]
+    def _deliver(self, req: Request, event: RunLog.Event, key: str | None = None) -> None:
+        del self.requests[key if key is not None else path_key(req.path)]
         self.now = event.timestamp
         if req.future.done():
             return
@@ -342,8 +343,7 @@ class Execution:
             self._raise_if_nde()
             if self.cursor >= len(deliveries):
                 break
-            event = deliveries[self.cursor]
-            key = path_key(tuple(event.data["path"]))
+            key, event = deliveries[self.cursor]
             req = self.requests.get(key)
             if req is None or (event.type == "resumed") != (req.kind == "suspend"):
                 self.dead = True
@@ -353,7 +353,7 @@ class Execution:
                     "this point, does not ask for it",
                 )
             self.cursor += 1
-            self._deliver(req, event)
+            self._deliver(req, event, key)
         self.replaying = False
         # Drained: what replay needed of the log is spent; keep only what live code reads.
         self.recorded.deliveries = []

@@ -18,8 +18,10 @@ def check_step_id(step_id: str) -> None:
         )
 
 
-def path_key(path: Path) -> str:
+def path_key(path: Sequence[str | int]) -> str:
     """The string form used as a dict key: parts joined with ``.``."""
+    if len(path) == 1 and isinstance(path[0], str):
+        return path[0]  # the common case, a top-level step
     return ".".join(str(p) for p in path)
 
 
