@@ -12,8 +12,8 @@ event log, replayed deterministically::
         ...
 """
 
-from durable.context import Context
-from durable.engine import Engine, Run
+from typing import TYPE_CHECKING, Any
+
 from durable.errors import (
     AmbiguousResume,
     DurableError,
@@ -38,7 +38,27 @@ from durable.results import (
     WorkflowInfo,
 )
 
+if TYPE_CHECKING:
+    from durable.context import Context
+    from durable.engine import Engine, Run
+
 __version__ = "0.1.0"
+
+# The engine (and through it the stores and the read models in ``projections``)
+# loads on first use: importing ``durable`` stays fast, and ``projections`` can
+# import durable's pure core (codec, events, paths) without a cycle.
+_LAZY = {"Context": "durable.context", "Engine": "durable.engine", "Run": "durable.engine"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'durable' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "AmbiguousResume",

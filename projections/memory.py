@@ -35,7 +35,8 @@ class MemoryViews:
     def query_listing(
         self, f: ListingFilter
     ) -> tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int]:
-        hits = [w for w in self.waiting.values() if f.matches(w[0], w[0].suspended_at)]
+        hits = [w for w in self.waiting.values()
+                if f.matches(w[0], w[0].suspended_at, status=False)]
         hits.sort(key=lambda w: w[0].run_id)
         hits.sort(key=lambda w: w[0].suspended_at, reverse=True)
         start = f.page * f.per_page

@@ -48,9 +48,9 @@ class ListingFilter:
             params.append(self.to_date)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def matches(self, row: Any, date: float | None) -> bool:
+    def matches(self, row: Any, date: float | None, *, status: bool = True) -> bool:
         return (
-            (self.status is None or getattr(row, "status", None) == self.status)
+            (not status or self.status is None or row.status == self.status)
             and (self.workflow is None or row.workflow == self.workflow)
             and (self.resource_id is None or row.resource_id == self.resource_id)
             and (self.thread_id is None or row.thread_id == self.thread_id)

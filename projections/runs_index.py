@@ -133,7 +133,12 @@ class RunsIndex:
         return self._row(found[0]) if found else None
 
     def clear(self, cur: Any) -> None:
-        """Drop every row and start again from the first event (rebuild)."""
+        """Drop every row and start again from the first event (rebuild).
+
+        The tracking row is locked first, as a catch-up locks it before it touches
+        index rows: taking them in the other order could deadlock with one.
+        """
+        self.position(cur, lock=True)
         cur.execute(f"DELETE FROM {self.table}")
         self._track(cur, 0)
 

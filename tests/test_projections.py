@@ -662,12 +662,6 @@ async def test_a_catch_up_killed_half_way_leaves_no_trace(
     assert await check_views(engine, "kill", ids) == (runs, waiting)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PostgreSQL deadlock: RunsIndex.clear (rebuild) runs 'DELETE FROM durable_runs_index' "
-    "before it locks the tracking row, while RunsIndex.step (another engine's catch-up) locks "
-    "the tracking row first and then upserts index rows; the two wait on each other and "
-    "PostgreSQL aborts the rebuild with 'deadlock detected'"
-))
 async def test_rebuild_while_another_engine_catches_up(
     postgres_url: str, open_engine: Any
 ) -> None:
@@ -907,11 +901,6 @@ def test_cli_projections_status_and_rebuild(tmp_path: Path) -> None:
 
 
 # -- importing -----------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "circular import: projections/__init__ -> projections.rows -> durable.codec runs "
-    "durable/__init__ -> engine -> store.base, which imports IndexRow from the half-initialised "
-    "projections.rows (ImportError); only 'import durable' first works"
-))
 def test_projections_can_be_imported_first() -> None:
     done = subprocess.run([sys.executable, "-c", "import projections.suspended"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)

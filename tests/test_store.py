@@ -553,13 +553,7 @@ async def test_list_suspended(store: Store) -> None:
 async def test_list_suspended_status_filter_is_the_same_on_every_store(
     store: Store, store_url: str, request: pytest.FixtureRequest
 ) -> None:
-    """The listing has no status column: the SQL stores ignore ListingFilter.status there."""
-    if store_url.startswith("memory://"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "projections.memory: ListingFilter.matches compares getattr(WaitingRun, 'status', "
-            "None) with the filter's status, so memory:// lists no run at all for any status, "
-            "where SQLite and PostgreSQL ignore it"
-        )))
+    """The listing has no status column: every store ignores ListingFilter.status there."""
     await store.append(append("s", 0, status="suspended", suspensions=[suspension("s", "a")]))
     rows, total, _ = await store.list_suspended(ListingFilter(status="suspended"))
     assert ([w.run_id for w, _ in rows], total) == (["s"], 1)

@@ -160,9 +160,13 @@ class SQLiteStore(RecorderStore):
         ds.pool = pool
         self.datastore = ds
         self.recorder = _Recorder(ds)
-        self.recorder.create_table()
         self.snapshots = SQLiteAggregateRecorder(ds, events_table_name="durable_snapshots")
-        self.snapshots.create_table()
+        # One IMMEDIATE transaction: the library's create_table() begins deferred, so two
+        # processes opening a new file at once could fail ("database is locked").
+        with self._writing() as c:
+            for statement in [*self.recorder.create_table_statements,
+                              *self.snapshots.create_table_statements]:
+                c.execute(statement)
         if not pool.is_sqlite_memory_mode:
             self._checkpointer = _Checkpointer(self.path)
             self._checkpointer.start()
