@@ -419,6 +419,17 @@ def head_from_row(row: Any) -> Head:
     return Head(**{c: row[c] for c in HEAD_COLUMNS})
 
 
+# What a listing page shows of each run's head row: fetched by position, not by name.
+PAGE_HEAD_COLUMNS = ("run_id", "workflow", "version", "status", "position", "parent_run_id",
+                     "created_at", "updated_at")
+
+
+def page_head(row: Sequence[Any]) -> Head:
+    run_id, workflow, version, status, position, parent, created, updated = row
+    return Head(run_id=run_id, workflow=workflow, version=version, status=status,
+                position=position, parent_run_id=parent, created_at=created, updated_at=updated)
+
+
 def listing_changes(appends: Sequence[Append]) -> list[tuple[Head, list[OpenSuspension]]]:
     """The suspended-listing changes a batch of appends makes, in order."""
     return [(a.head, a.suspensions) for a in appends if a.suspensions is not None]

@@ -27,6 +27,7 @@ from durable.events import RunLog, fold
 from durable.store.base import (
     BLOBS_DDL,
     HEAD_COLUMNS,
+    PAGE_HEAD_COLUMNS,
     Append,
     Head,
     RecorderStore,
@@ -36,6 +37,7 @@ from durable.store.base import (
     head_from_row,
     head_params,
     listing_changes,
+    page_head,
 )
 from projections import POSTGRES, ListingFilter, ViewStatus
 from projections.runs_index import RunsIndex
@@ -329,9 +331,10 @@ class PostgresStore(RecorderStore):
             ids = [w.run_id for w, _ in page]
             heads: dict[str, Head] = {}
             if ids:
-                c.execute(f"SELECT * FROM {self.schema}.durable_runs WHERE run_id = ANY(%s)",
-                          (ids,))
-                heads = {r["run_id"]: head_from_row(r) for r in c.fetchall()}
+                c.execute(f"SELECT {', '.join(PAGE_HEAD_COLUMNS)} FROM {self.schema}.durable_runs "
+                          "WHERE run_id = ANY(%s)", (ids,))
+                heads = {r["run_id"]: page_head([r[k] for k in PAGE_HEAD_COLUMNS])
+                         for r in c.fetchall()}
         return page, total, heads
 
     def _view_status_sync(self) -> list[ViewStatus]:

@@ -22,6 +22,7 @@ from durable.events import TERMINAL, RunLog, fold
 from durable.store.base import (
     BLOBS_DDL,
     HEAD_COLUMNS,
+    PAGE_HEAD_COLUMNS,
     Append,
     Head,
     RecorderStore,
@@ -31,6 +32,7 @@ from durable.store.base import (
     head_from_row,
     head_params,
     listing_changes,
+    page_head,
 )
 from projections import SQLITE, ListingFilter, ViewStatus
 from projections.runs_index import RunsIndex
@@ -311,9 +313,9 @@ class SQLiteStore(RecorderStore):
 def _heads(c: Any, run_ids: list[str]) -> dict[str, Head]:
     if not run_ids:
         return {}
-    c.execute(f"SELECT * FROM durable_runs WHERE run_id IN ({', '.join('?' for _ in run_ids)})",
-              run_ids)
-    return {r["run_id"]: head_from_row(r) for r in c.fetchall()}
+    c.execute(f"SELECT {', '.join(PAGE_HEAD_COLUMNS)} FROM durable_runs "
+              f"WHERE run_id IN ({', '.join('?' for _ in run_ids)})", run_ids)
+    return {r[0]: page_head(r) for r in c.fetchall()}
 
 
 def _lag(c: Any, position: int) -> int:
