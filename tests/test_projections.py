@@ -619,7 +619,7 @@ def catch_up_step(store: Store, *, commit: bool) -> Callable[[], int]:
     """One batch of the runs index's catch-up, in its own transaction, as the store runs it."""
 
     def step() -> int:
-        index = store.recorder.index  # type: ignore[attr-defined]
+        index = store.index  # type: ignore[attr-defined]
         with store._writing() as cur:  # type: ignore[attr-defined]
             n: int = index.step(cur, store._to_event)  # type: ignore[attr-defined]
             if not commit:
@@ -643,7 +643,7 @@ async def test_a_catch_up_killed_half_way_leaves_no_trace(
             await run.resume({"how": "go"}, step=result.suspended[0])
         ids.append(run.run_id)
     total = sum([len(await store.read_events(r)) for r in ids])
-    monkeypatch.setattr(store.recorder.index, "batch", 4)  # type: ignore[attr-defined]
+    monkeypatch.setattr(store.index, "batch", 4)  # type: ignore[attr-defined]
 
     assert await store._on_writer(catch_up_step(store, commit=True)) == 4
     before = await store.view_status()
@@ -684,7 +684,7 @@ async def test_rebuild_while_another_engine_catches_up(
 
     def step() -> int:
         with store._writing() as cur:  # type: ignore[attr-defined]
-            return store.recorder.index.step(cur, held)  # type: ignore[attr-defined,no-any-return]
+            return store.index.step(cur, held)  # type: ignore[attr-defined,no-any-return]
 
     catching_up = asyncio.ensure_future(store._on_writer(step))
     assert await asyncio.to_thread(inside.wait, 10)

@@ -23,25 +23,11 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
 
-from durable.events import RunLog, fold
-from durable.store.base import (
-    BLOBS_DDL,
-    HEAD_COLUMNS,
-    PAGE_HEAD_COLUMNS,
-    Append,
-    Head,
-    RecorderStore,
-    RunsPage,
-    WaitingPage,
-    blob_rows,
-    head_from_row,
-    head_params,
-    listing_changes,
-    page_head,
-)
-from projections import POSTGRES, ListingFilter, ViewStatus
+from durable.store.base import BLOBS_DDL, Append, blob_rows, head_params, listing_changes
+from durable.store.sql import SQLStore, blobs_insert_sql, move_head_sql, upsert_head_sql
+from projections import POSTGRES
 from projections.runs_index import RunsIndex
-from projections.suspended import SuspendedListing, open_rows
+from projections.suspended import SuspendedListing
 
 EVENTS_TABLE = "durable_events"
 
@@ -94,26 +80,16 @@ def _quote(identifier: str) -> str:
 
 
 class _Recorder(PostgresApplicationRecorder):
-    """The library's recorder, writing our head and suspension rows in its transaction."""
+    """The library's recorder, writing our heads, listing rows and blobs in its transaction."""
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, store: PostgresStore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
-        s = _quote(datastore.schema)
-        self.schema_name = s
-        dialect = POSTGRES.in_schema(datastore.schema)
-        self.listing = SuspendedListing(dialect)
-        self.index = RunsIndex(dialect, EVENTS_TABLE, "notification_id")
-        self.our_tables = [*_heads_ddl(s), *self.listing.ddl(), *self.index.ddl()]
-        self.move_head = (f"UPDATE {s}.durable_runs SET position = %s, updated_at = %s, "
-                          "lease_until = %s WHERE run_id = %s")
-        self.upsert_head = (
-            f"INSERT INTO {s}.durable_runs ({', '.join(HEAD_COLUMNS)}) "
-            f"VALUES ({', '.join('%s' for _ in HEAD_COLUMNS)}) "
-            "ON CONFLICT (run_id) DO UPDATE SET "
-            + ", ".join(
-                f"{c} = EXCLUDED.{c}" for c in HEAD_COLUMNS if c not in ("run_id", "created_at")
-            )
-        )
+        self.store = store
+        d = store.dialect
+        self.our_tables = [*_heads_ddl(_quote(datastore.schema)), *store.listing.ddl(),
+                           *store.index.ddl()]
+        self.upsert_head, self.move_head = upsert_head_sql(d), move_head_sql(d)
+        self.insert_blob = blobs_insert_sql(d)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -163,10 +139,8 @@ class _Recorder(PostgresApplicationRecorder):
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        # The library runs this before inserting the events, in the same transaction,
-        # and takes the events table lock only afterwards. Taking it first means heads
-        # are written in commit order (seq) and two processes' batches touching the
-        # same runs cannot deadlock on head rows; the second LOCK is then a no-op.
+        # Taking the events table lock first (the library takes it only after this hook)
+        # means two processes' batches touching the same runs cannot deadlock on head rows.
         self._lock_table(curs)
         # Rows are locked in run_id order, as lease renewal locks them, so the two
         # cannot deadlock; the sort is stable, so a run's later head still wins.
@@ -178,14 +152,13 @@ class _Recorder(PostgresApplicationRecorder):
             curs.executemany(self.upsert_head, full)
         if moved:
             curs.executemany(self.move_head, moved)
-        self.listing.write(curs, listing_changes(appends))
+        self.store.listing.write(curs, listing_changes(appends))
         blobs = blob_rows(appends)
         if blobs:
-            curs.executemany(f"INSERT INTO {self.schema_name}.durable_blobs (hash, data) "
-                             "VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING", blobs)
+            curs.executemany(self.insert_blob, blobs)
 
 
-class PostgresStore(RecorderStore):
+class PostgresStore(SQLStore):
     # A commit is a network round trip (~1 ms): never hold the event loop for one.
     inline_commits = False
 
@@ -193,7 +166,9 @@ class PostgresStore(RecorderStore):
         super().__init__(url)
         self.params = parse_url(url)
         self.pool_size = pool_size
-        self.schema = _quote(self.params["schema"])
+        self.dialect = POSTGRES.in_schema(self.params["schema"])
+        self.listing = SuspendedListing(self.dialect)
+        self.index = RunsIndex(self.dialect, EVENTS_TABLE, "notification_id")
         self.datastore: PostgresDatastore | None = None
         self.recorder: _Recorder | None = None
 
@@ -219,7 +194,7 @@ class PostgresStore(RecorderStore):
                     f"{p['port'] or 5432}/{p['dbname']} as {p['user'] or '(default user)'} "
                     "within 10 s; is the server running and the URL right?"
                 ) from e
-            self.recorder = _Recorder(ds)
+            self.recorder = _Recorder(ds, self)
             self.recorder.create_table()
             self.snapshots = PostgresAggregateRecorder(ds, events_table_name="durable_snapshots")
             self.snapshots.create_table()
@@ -242,47 +217,12 @@ class PostgresStore(RecorderStore):
         assert self.recorder is not None
         return self.recorder.select_events(run_id, gt=after or None)  # type: ignore[no-any-return]
 
-    # Reads and lease renewal are idempotent: retry them across a dropped connection
-    # (a server restart leaves stale connections in the pool), as the library does.
-    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[DictRow]:
+    @contextmanager
+    def _reading(self) -> Iterator[Cursor[DictRow]]:
         assert self.datastore is not None
         with self.datastore.transaction(commit=False) as c:
-            c.execute(sql, params)
-            return c.fetchall()
+            yield c
 
-    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        assert self.datastore is not None
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(sql, params)
-
-    def _head_sync(self, run_id: str) -> Head | None:
-        rows = self._query(f"SELECT * FROM {self.schema}.durable_runs WHERE run_id = %s", (run_id,))
-        return head_from_row(rows[0]) if rows else None
-
-    def _running_sync(self) -> list[Head]:
-        rows = self._query(f"SELECT * FROM {self.schema}.durable_runs WHERE status = 'running'")
-        return [head_from_row(r) for r in rows]
-
-    def _renew_sync(self, owner_id: str, until: float) -> None:
-        self._execute(
-            f"UPDATE {self.schema}.durable_runs SET lease_until = %s WHERE run_id IN ("
-            f"SELECT run_id FROM {self.schema}.durable_runs "
-            "WHERE owner_id = %s AND status = 'running' ORDER BY run_id FOR UPDATE)",
-            (until, owner_id),
-        )
-
-    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
-        self._execute(f"DELETE FROM {self.schema}.durable_snapshots WHERE originator_id = %s "
-                      "AND originator_version < %s", (run_id, below))
-
-    def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
-        rows = self._query(f"SELECT hash, data FROM {self.schema}.durable_blobs "
-                           "WHERE hash = ANY(%s)", (hashes,))
-        return {r["hash"]: bytes(r["data"]) for r in rows}
-
-    # -- views --------------------------------------------------------------------------
     @contextmanager
     def _writing(self, *, lock_events: bool = False) -> Iterator[Cursor[DictRow]]:
         assert self.datastore is not None and self.recorder is not None
@@ -291,86 +231,20 @@ class PostgresStore(RecorderStore):
                 self.recorder._lock_table(c)
             yield c
 
-    @contextmanager
-    def _reading(self) -> Iterator[Cursor[DictRow]]:
-        assert self.datastore is not None
-        with self.datastore.transaction(commit=False) as c:
-            yield c
+    # Reads and lease renewal are idempotent: retry them across a dropped connection
+    # (a server restart leaves stale connections in the pool), as the library does.
+    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return super()._query(sql, params)
 
-    def _to_event(self, row: Any) -> RunLog.Event:
-        return self.mapper.to_domain_event(  # type: ignore[return-value]
-            StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
-                        bytes(row["state"]))
+    def _renew_sync(self, owner_id: str, until: float) -> None:
+        runs = self._t("durable_runs")
+        self._retrying_execute(
+            f"UPDATE {runs} SET lease_until = ? WHERE run_id IN (SELECT run_id FROM {runs} "
+            "WHERE owner_id = ? AND status = 'running' ORDER BY run_id FOR UPDATE)",
+            (until, owner_id),
         )
 
-    def _catch_up_sync(self) -> int:
-        assert self.recorder is not None
-        index = self.recorder.index
-        with self._reading() as c:  # the common case, nothing new: no lock taken
-            if index.head(c) <= index.position(c):
-                return 0
-        done = 0
-        while True:
-            with self._writing() as c:
-                n = index.step(c, self._to_event)
-            done += n
-            if n == 0:
-                return done
-
-    def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
-        assert self.recorder is not None
-        with self._reading() as c:
-            rows, total = self.recorder.index.query(c, f)
-            waiting = self.recorder.listing.open_suspensions(c, [r.run_id for r in rows])
-        return rows, total, waiting
-
-    def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
-        assert self.recorder is not None
-        with self._reading() as c:
-            page, total = self.recorder.listing.query(c, f)
-            ids = [w.run_id for w, _ in page]
-            heads: dict[str, Head] = {}
-            if ids:
-                c.execute(f"SELECT {', '.join(PAGE_HEAD_COLUMNS)} FROM {self.schema}.durable_runs "
-                          "WHERE run_id = ANY(%s)", (ids,))
-                heads = {r["run_id"]: page_head([r[k] for k in PAGE_HEAD_COLUMNS])
-                         for r in c.fetchall()}
-        return page, total, heads
-
-    def _view_status_sync(self) -> list[ViewStatus]:
-        assert self.recorder is not None
-        index, listing = self.recorder.index, self.recorder.listing
-        with self._reading() as c:
-            head, position = index.head(c), index.position(c)
-            c.execute(f"SELECT COUNT(*) AS n FROM {self.schema}.{EVENTS_TABLE} "
-                      "WHERE notification_id > %s", (position,))
-            lag = int(c.fetchall()[0]["n"])
-            return [
-                ViewStatus(name=listing.name, position=head, head=head, lag=0,
-                           rows=listing.count(c), consistency="inline"),
-                ViewStatus(name=index.name, position=position, head=head, lag=lag,
-                           rows=index.count(c), consistency="tracking"),
-            ]
-
-    def _rebuild_sync(self) -> None:
-        assert self.recorder is not None
-        listing = self.recorder.listing
-        # The listing: cleared and refilled in one transaction holding the events table
-        # lock, so no append can slip in between and no reader sees it half-built.
-        with self._writing(lock_events=True) as c:
-            listing.clear(c)
-            c.execute(f"SELECT run_id FROM {self.schema}.durable_runs "
-                      "WHERE status NOT IN ('succeeded', 'failed', 'cancelled')")
-            for row in c.fetchall():
-                c.execute(
-                    "SELECT originator_id, originator_version, topic, state FROM "
-                    f"{self.schema}.{EVENTS_TABLE} WHERE originator_id = %s "
-                    "ORDER BY originator_version", (row["run_id"],))
-                run = fold([self._to_event(r) for r in c.fetchall()])
-                head = Head(run_id=run.id, workflow=run.workflow, status=run.status,
-                            position=run.version, resource_id=run.resource_id,
-                            thread_id=run.thread_id, created_at=0.0, updated_at=0.0)
-                listing.write(c, [(head, open_rows(run))])
-        with self._writing() as c:
-            self.recorder.index.clear(c)
-        self._catch_up_sync()
+    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
+    def _retrying_execute(self, sql: str, params: Sequence[Any]) -> None:
+        self._execute(sql, params)

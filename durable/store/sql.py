@@ -1,0 +1,173 @@
+"""What SQLite and PostgreSQL share: the heads, the read models, snapshots and blobs,
+all in plain SQL over a dialect. The adapters give connections and transactions."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from durable.events import TERMINAL, RunLog, fold
+from durable.store.base import (
+    HEAD_COLUMNS,
+    PAGE_HEAD_COLUMNS,
+    Head,
+    RecorderStore,
+    RunsPage,
+    WaitingPage,
+    head_from_row,
+    page_head,
+)
+from projections import Dialect, ListingFilter, ViewStatus
+from projections.runs_index import RunsIndex
+from projections.suspended import SuspendedListing, open_rows
+
+
+class SQLStore(RecorderStore):
+    dialect: Dialect
+    listing: SuspendedListing
+    index: RunsIndex
+
+    # -- what an adapter gives ----------------------------------------------------------
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Any]:
+        """A read transaction's cursor; rows are looked up by column name."""
+
+    @abstractmethod
+    def _writing(self, *, lock_events: bool = False) -> AbstractContextManager[Any]:
+        """A write transaction's cursor that holds the write lock from its first statement
+        (``lock_events``: also the lock appends take, so no append commits meanwhile)."""
+
+    def _t(self, table: str) -> str:
+        return self.dialect.t(table)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._reading() as c:
+            c.execute(self.dialect.sql(sql), params)
+            return list(c.fetchall())
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._writing() as c:
+            c.execute(self.dialect.sql(sql), params)
+
+    def _to_event(self, row: Any) -> RunLog.Event:
+        return self.mapper.to_domain_event(  # type: ignore[return-value]
+            StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
+                        bytes(row["state"]))
+        )
+
+    def _events_of(self, c: Any, run_id: str) -> list[RunLog.Event]:
+        c.execute(self.dialect.sql(
+            "SELECT originator_id, originator_version, topic, state FROM "
+            f"{self.index.events} WHERE originator_id = ? ORDER BY originator_version"),
+            (run_id,))
+        return [self._to_event(r) for r in c.fetchall()]
+
+    # -- heads, snapshots, blobs -------------------------------------------------------
+    def _head_sync(self, run_id: str) -> Head | None:
+        rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE run_id = ?", (run_id,))
+        return head_from_row(rows[0]) if rows else None
+
+    def _running_sync(self) -> list[Head]:
+        rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE status = 'running'")
+        return [head_from_row(r) for r in rows]
+
+    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
+        self._execute(f"DELETE FROM {self._t('durable_snapshots')} WHERE originator_id = ? "
+                      "AND originator_version < ?", (run_id, below))
+
+    def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
+        rows = self._query(f"SELECT hash, data FROM {self._t('durable_blobs')} WHERE hash IN "
+                           f"({', '.join('?' for _ in hashes)})", hashes)
+        return {r["hash"]: bytes(r["data"]) for r in rows}
+
+    def _page_heads(self, c: Any, run_ids: list[str]) -> dict[str, Head]:
+        if not run_ids:
+            return {}
+        c.execute(self.dialect.sql(
+            f"SELECT {', '.join(PAGE_HEAD_COLUMNS)} FROM {self._t('durable_runs')} "
+            f"WHERE run_id IN ({', '.join('?' for _ in run_ids)})"), run_ids)
+        return {r["run_id"]: page_head([r[k] for k in PAGE_HEAD_COLUMNS])
+                for r in c.fetchall()}
+
+    # -- the read models -----------------------------------------------------------------
+    def _catch_up_sync(self) -> int:
+        index = self.index
+        with self._reading() as c:  # the common case, nothing new: no write lock taken
+            if index.head(c) <= index.position(c):
+                return 0
+        done = 0
+        while True:
+            with self._writing() as c:
+                n = index.step(c, self._to_event)
+            done += n
+            if n == 0:
+                return done
+
+    def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
+        with self._reading() as c:
+            rows, total = self.index.query(c, f)
+            waiting = self.listing.open_suspensions(c, [r.run_id for r in rows])
+        return rows, total, waiting
+
+    def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
+        with self._reading() as c:
+            page, total = self.listing.query(c, f)
+            heads = self._page_heads(c, [w.run_id for w, _ in page])
+        return page, total, heads
+
+    def _view_status_sync(self) -> list[ViewStatus]:
+        index, listing = self.index, self.listing
+        with self._reading() as c:
+            head, position = index.head(c), index.position(c)
+            c.execute(self.dialect.sql(f"SELECT COUNT(*) AS n FROM {index.events} "
+                                       f"WHERE {index.id_column} > ?"), (position,))
+            lag = int(c.fetchall()[0]["n"])
+            return [
+                ViewStatus(name=listing.name, position=head, head=head, lag=0,
+                           rows=listing.count(c), consistency="inline"),
+                ViewStatus(name=index.name, position=position, head=head, lag=lag,
+                           rows=index.count(c), consistency="tracking"),
+            ]
+
+    def _rebuild_sync(self) -> None:
+        # The listing: cleared and refilled from the logs in one transaction holding the
+        # lock appends take, so none slips in between and no reader sees it half-built.
+        # Finished runs have no open suspension: only the others' logs are read.
+        with self._writing(lock_events=True) as c:
+            self.listing.clear(c)
+            c.execute(self.dialect.sql(f"SELECT run_id FROM {self._t('durable_runs')} "
+                                       "WHERE status NOT IN (?, ?, ?)"), tuple(TERMINAL))
+            for row in c.fetchall():
+                run = fold(self._events_of(c, row["run_id"]))
+                head = Head(run_id=run.id, workflow=run.workflow, status=run.status,
+                            position=run.version, resource_id=run.resource_id,
+                            thread_id=run.thread_id, created_at=0.0, updated_at=0.0)
+                self.listing.write(c, [(head, open_rows(run))])
+        # The index: emptied, then caught up batch by batch like any other catch-up.
+        with self._writing() as c:
+            self.index.clear(c)
+        self._catch_up_sync()
+
+
+def upsert_head_sql(dialect: Dialect) -> str:
+    return dialect.sql(
+        f"INSERT INTO {dialect.t('durable_runs')} ({', '.join(HEAD_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in HEAD_COLUMNS)}) ON CONFLICT (run_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in HEAD_COLUMNS if c not in ("run_id",
+                                                                              "created_at"))
+    )
+
+
+def move_head_sql(dialect: Dialect) -> str:
+    """A step that changed neither status nor owner: only position, time and lease move."""
+    return dialect.sql(f"UPDATE {dialect.t('durable_runs')} SET position = ?, updated_at = ?, "
+                       "lease_until = ? WHERE run_id = ?")
+
+
+def blobs_insert_sql(dialect: Dialect) -> str:
+    return dialect.sql(f"INSERT INTO {dialect.t('durable_blobs')} (hash, data) VALUES (?, ?) "
+                       "ON CONFLICT (hash) DO NOTHING")
