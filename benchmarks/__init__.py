@@ -7,6 +7,11 @@
   the cheapest durable write the same database can do; B1 is reported as a
   ratio to it.
 
+- Listing waiting runs at scale (``python -m benchmarks.listing``, or
+  ``python -m benchmarks --listing``): ``list_suspended_runs`` / ``list_runs``
+  latency among 10,000 and 1,000,000 runs.
+
 ``core`` holds the scenarios, ``breakdown`` the optional ``--profile`` pass,
-``report`` the machine description, the table, the JSON and the Markdown.
+``listing`` the listing scenario, ``report`` the machine description, the
+tables, the JSON and the Markdown.
 """

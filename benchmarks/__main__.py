@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks import core, report
+from benchmarks import core, listing, report
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -23,7 +23,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="only re-render docs/benchmarks.md from benchmarks/results/latest.json")
     p.add_argument("--no-write", action="store_true",
                    help="print the table; leave latest.json and docs/benchmarks.md alone")
-    return p.parse_args(argv)
+    p.add_argument("--listing", action="store_true",
+                   help="also list waiting runs among 10,000 runs (benchmarks/listing.py; "
+                        "about a minute; writes results/listing.json)")
+    p.add_argument("--listing-scale", type=int, default=None, metavar="N",
+                   help="with --listing, also a store of N runs (e.g. 1000000: many minutes)")
+    listing.add_arguments(p, prefix="listing-")
+    args = p.parse_args(argv)
+    args.listing = args.listing or args.listing_scale is not None
+    return args
+
+
+def listing_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The listing scenario's own options, from the ``--listing-*`` ones."""
+    div = 2 if args.quick else 1
+    return argparse.Namespace(
+        repeats=args.repeats, no_postgres=args.no_postgres, calls=args.listing_calls // div,
+        runs_calls=args.listing_runs_calls // div, warmup=args.listing_warmup,
+        statement_runs=args.listing_statement_runs // div,
+        sqlite_cache=args.listing_sqlite_cache,
+    )
 
 
 async def measure(targets: list[core.Target], args: argparse.Namespace,
@@ -127,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         report.write_json(results)
         report.write_markdown(results)
         print(f"wrote {report.RESULTS} and {report.DOCS}")
+    if args.listing:
+        scales = listing.scales_for(args.listing_scale or listing.SMALL)
+        lres = listing.run(scales, listing_args(args))
+        listing.finish(lres, write=not args.no_write)
     return 0
 
 
