@@ -27,9 +27,9 @@ class ListingFilter:
     page: int = 0
     per_page: int = 50
 
-    def where(self, *, date_column: str, ph: str = "?", status: bool = True
+    def where(self, *, date_column: str, ph: str = "?", status: bool = True, prefix: str = ""
               ) -> tuple[str, list[Any]]:
-        """The WHERE clause for this filter, and its parameters."""
+        """The WHERE clause for this filter, and its parameters (columns after ``prefix``)."""
         clauses: list[str] = []
         params: list[Any] = []
         pairs = [("workflow", self.workflow), ("resource_id", self.resource_id),
@@ -38,7 +38,7 @@ class ListingFilter:
             pairs.insert(0, ("status", self.status))
         for column, value in pairs:
             if value is not None:
-                clauses.append(f"{column} = {ph}")
+                clauses.append(f"{prefix}{column} = {ph}")
                 params.append(value)
         if self.from_date is not None:
             clauses.append(f"{date_column} >= {ph}")

@@ -118,21 +118,30 @@ class SuspendedListing:
 
     # -- reading ----------------------------------------------------------------
     def query(
-        self, cur: Any, f: ListingFilter
-    ) -> tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int]:
-        where, params = f.where(date_column="suspended_at", ph=self.d.ph, status=False)
-        cur.execute(f"SELECT COUNT(*) AS n FROM {self.runs}{where}", params)
+        self, cur: Any, f: ListingFilter, *, heads: str, head_columns: Sequence[str] = ()
+    ) -> tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int, dict[str, list[Any]]]:
+        """A page of waiting runs, their total, and the page's ``head_columns`` of table
+        ``heads`` (joined in the page's statement: one primary-key probe a run)."""
+        where, params = f.where(date_column="l.suspended_at", ph=self.d.ph, status=False,
+                                prefix="l.")
+        cur.execute(f"SELECT COUNT(*) AS n FROM {self.runs} l{where}", params)
         total = _first(cur.fetchall())
+        extra = "".join(f", h.{c} AS h_{c}" for c in head_columns)
         cur.execute(
-            f"SELECT run_id, workflow, resource_id, thread_id, suspended_at FROM {self.runs}"
-            f"{where} ORDER BY suspended_at DESC, run_id LIMIT {self.d.ph} OFFSET {self.d.ph}",
+            f"SELECT l.run_id, l.workflow, l.resource_id, l.thread_id, l.suspended_at{extra} "
+            f"FROM {self.runs} l LEFT JOIN {heads} h ON h.run_id = l.run_id{where} "
+            f"ORDER BY l.suspended_at DESC, l.run_id LIMIT {self.d.ph} OFFSET {self.d.ph}",
             [*params, f.per_page, f.page * f.per_page],
         )
-        runs = [WaitingRun(run_id=r["run_id"], workflow=r["workflow"],
-                           resource_id=r["resource_id"], thread_id=r["thread_id"],
-                           suspended_at=r["suspended_at"]) for r in cur.fetchall()]
+        runs, shown = [], {}
+        for r in cur.fetchall():
+            runs.append(WaitingRun(run_id=r["run_id"], workflow=r["workflow"],
+                                   resource_id=r["resource_id"], thread_id=r["thread_id"],
+                                   suspended_at=r["suspended_at"]))
+            if head_columns and r[f"h_{head_columns[0]}"] is not None:
+                shown[r["run_id"]] = [r[f"h_{c}"] for c in head_columns]
         by_run = self.open_suspensions(cur, [r.run_id for r in runs])
-        return [(r, by_run.get(r.run_id, [])) for r in runs], total
+        return [(r, by_run.get(r.run_id, [])) for r in runs], total, shown
 
     def open_suspensions(self, cur: Any, run_ids: list[str]) -> dict[str, list[OpenSuspension]]:
         if not run_ids:

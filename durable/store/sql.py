@@ -84,15 +84,6 @@ class SQLStore(RecorderStore):
                            f"({', '.join('?' for _ in hashes)})", hashes)
         return {r["hash"]: bytes(r["data"]) for r in rows}
 
-    def _page_heads(self, c: Any, run_ids: list[str]) -> dict[str, Head]:
-        if not run_ids:
-            return {}
-        c.execute(self.dialect.sql(
-            f"SELECT {', '.join(PAGE_HEAD_COLUMNS)} FROM {self._t('durable_runs')} "
-            f"WHERE run_id IN ({', '.join('?' for _ in run_ids)})"), run_ids)
-        return {r["run_id"]: page_head([r[k] for k in PAGE_HEAD_COLUMNS])
-                for r in c.fetchall()}
-
     # -- the read models -----------------------------------------------------------------
     def _catch_up_sync(self) -> int:
         index = self.index
@@ -115,9 +106,9 @@ class SQLStore(RecorderStore):
 
     def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
         with self._reading() as c:
-            page, total = self.listing.query(c, f)
-            heads = self._page_heads(c, [w.run_id for w, _ in page])
-        return page, total, heads
+            page, total, shown = self.listing.query(
+                c, f, heads=self._t("durable_runs"), head_columns=PAGE_HEAD_COLUMNS)
+        return page, total, {run_id: page_head(row) for run_id, row in shown.items()}
 
     def _view_status_sync(self) -> list[ViewStatus]:
         index, listing = self.index, self.listing
