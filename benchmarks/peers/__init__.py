@@ -125,9 +125,16 @@ def _cmd(side: str, scenario: str, params: dict[str, Any], out: str) -> list[str
     return [sys.executable, "-m", "benchmarks.peers", side, scenario, json.dumps(params), out]
 
 
+def code_dir() -> str:
+    """Where the workers import durable and the benchmarks from: ``$DURABLE_BENCH_CODE``
+    (``benchmarks.compare`` points it at a snapshot of one commit, so that code others
+    change during a long run does not leak into it), else this checkout."""
+    return os.environ.get("DURABLE_BENCH_CODE") or str(ROOT)
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = code_dir() + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("DBOS__DISABLE_TELEMETRY", "true")
     return env
 
@@ -142,7 +149,7 @@ def run_worker(side: str, scenario: str, params: dict[str, Any],
     try:
         with open(log, "w") as lf:
             started = time.perf_counter()
-            proc = subprocess.run(_cmd(side, scenario, params, out), cwd=ROOT, env=_env(),
+            proc = subprocess.run(_cmd(side, scenario, params, out), cwd=code_dir(), env=_env(),
                                   stdout=lf, stderr=subprocess.STDOUT, timeout=timeout)
             wall = time.perf_counter() - started
         if proc.returncode != 0 or not os.path.exists(out):
@@ -163,7 +170,7 @@ def spawn_worker(side: str, scenario: str, params: dict[str, Any],
                  log_path: str) -> subprocess.Popen[Any]:
     """Start a scenario child without waiting (the kill -9 scenario's victim)."""
     lf = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS
-    return subprocess.Popen(_cmd(side, scenario, params, log_path + ".json"), cwd=ROOT,
+    return subprocess.Popen(_cmd(side, scenario, params, log_path + ".json"), cwd=code_dir(),
                             env=_env(), stdout=lf, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
