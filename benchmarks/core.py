@@ -126,11 +126,12 @@ def postgres_info(t: Target) -> dict[str, Any]:
 
 
 # -- floors --------------------------------------------------------------------
-def sqlite_floor(path: str, synchronous: str, iterations: int, warmup: int = 100) -> float:
-    """µs per commit of one ~150-byte INSERT, WAL, the given synchronous level."""
+def sqlite_floor(path: str, synchronous: str, iterations: int, warmup: int = 100,
+                 journal: str = "WAL") -> float:
+    """µs per commit of one ~150-byte INSERT, at the given journal mode and synchronous level."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA journal_mode={journal}")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, data BLOB)")
         for i in range(warmup + iterations):
@@ -196,7 +197,7 @@ async def b1(t: Target, tag: str, n: int, warmup: int = 10) -> dict[str, float]:
 
 
 # -- B2: suspend -> resume latency -------------------------------------------------
-async def _start_suspended(engine: durable.Engine, count: int) -> list[str]:
+async def start_suspended(engine: durable.Engine, count: int) -> list[str]:
     ids = []
     for k in range(count):
         run = await engine.create_run("step-suspend-step")
@@ -207,7 +208,7 @@ async def _start_suspended(engine: durable.Engine, count: int) -> list[str]:
     return ids
 
 
-async def _time_resumes(engine: durable.Engine, ids: list[str]) -> list[float]:
+async def time_resumes(engine: durable.Engine, ids: list[str]) -> list[float]:
     out = []
     for rid in ids:
         run = await engine.create_run("step-suspend-step", run_id=rid)
@@ -233,16 +234,16 @@ async def b2(t: Target, tag: str, m: int, warmup: int = 5) -> dict[str, Any]:
     register_approve(engine)
     out: dict[str, Any] = {}
     async with engine:
-        hot_ids = await _start_suspended(engine, warmup + m)
-        cold_ids = await _start_suspended(engine, warmup + m) if t.cold_possible else []
-        await _time_resumes(engine, hot_ids[:warmup])
-        out["hot"] = _lat(await _time_resumes(engine, hot_ids[warmup:]))
+        hot_ids = await start_suspended(engine, warmup + m)
+        cold_ids = await start_suspended(engine, warmup + m) if t.cold_possible else []
+        await time_resumes(engine, hot_ids[:warmup])
+        out["hot"] = _lat(await time_resumes(engine, hot_ids[warmup:]))
     if t.cold_possible:
         engine = t.engine(f"b2-{tag}")
         register_approve(engine)
         async with engine:
-            await _time_resumes(engine, cold_ids[:warmup])
-            out["cold"] = _lat(await _time_resumes(engine, cold_ids[warmup:]))
+            await time_resumes(engine, cold_ids[:warmup])
+            out["cold"] = _lat(await time_resumes(engine, cold_ids[warmup:]))
     return out
 
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import durable
+from benchmarks.core import start_suspended, time_resumes
 from benchmarks.peers import append_line, copy_db, db_bytes, lat, pragmas_of, step_fn
 
 SIDE = "durable"
@@ -90,43 +91,20 @@ async def s1(path: str, sync: str, runs: int, batch: int, warmup: int = 10) -> d
 
 
 # -- S2 -------------------------------------------------------------------------------
-async def _start_suspended(engine: durable.Engine, count: int) -> list[str]:
-    ids = []
-    for k in range(count):
-        run = await engine.create_run("step-suspend-step")
-        res = await run.start(k)
-        if res.status != "suspended":
-            raise RuntimeError(f"run ended {res.status}: {res.error}")
-        ids.append(run.run_id)
-    return ids
-
-
-async def _resumes(engine: durable.Engine, ids: list[str]) -> list[float]:
-    out = []
-    for rid in ids:
-        run = await engine.create_run("step-suspend-step", run_id=rid)
-        t0 = time.perf_counter()
-        res = await run.resume({"ok": True})
-        out.append((time.perf_counter() - t0) * 1e3)
-        if res.status != "succeeded":
-            raise RuntimeError(f"resume ended {res.status}: {res.error}")
-    return out
-
-
 async def s2(path: str, sync: str, runs: int, warmup: int = 5) -> dict[str, Any]:
     """Hot: the engine that suspended the runs resumes them. Cold: a new Engine on the file."""
     engine = _engine(path, sync)
     _register_approve(engine)
     async with engine:
-        hot_ids = await _start_suspended(engine, warmup + runs)
-        cold_ids = await _start_suspended(engine, warmup + runs)
-        await _resumes(engine, hot_ids[:warmup])
-        hot = lat(await _resumes(engine, hot_ids[warmup:]))
+        hot_ids = await start_suspended(engine, warmup + runs)
+        cold_ids = await start_suspended(engine, warmup + runs)
+        await time_resumes(engine, hot_ids[:warmup])
+        hot = lat(await time_resumes(engine, hot_ids[warmup:]))
     engine = _engine(path, sync)
     _register_approve(engine)
     async with engine:
-        await _resumes(engine, cold_ids[:warmup])
-        cold = lat(await _resumes(engine, cold_ids[warmup:]))
+        await time_resumes(engine, cold_ids[:warmup])
+        cold = lat(await time_resumes(engine, cold_ids[warmup:]))
         pragmas = _pragmas(engine, path, sync)
     return {"pragmas": pragmas, "hot": hot, "cold": cold}
 
@@ -208,7 +186,7 @@ async def s4(path: str, sync: str, finished: int, suspended: int, repeats: int,
 
         for start in range(0, finished, batch):
             await asyncio.gather(*(fin(k) for k in range(start, min(finished, start + batch))))
-        await _start_suspended(engine, suspended)
+        await start_suspended(engine, suspended)
         build_s = time.perf_counter() - t0
     # a new engine, as a dashboard or the CLI would open one
     engine = _engine(path, sync)

@@ -8,29 +8,10 @@ rollback-journal (DELETE) mode DBOS uses out of the box.
 from __future__ import annotations
 
 import os
-import sqlite3
-import time
 
-from benchmarks.core import BLOB, sqlite_floor
+from benchmarks.core import sqlite_floor
 
 __all__ = ["floor_us"]
-
-
-def _delete_journal_floor(path: str, synchronous: str, iterations: int, warmup: int = 50) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=DELETE")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, data BLOB)")
-        for i in range(warmup + iterations):
-            if i == warmup:
-                t0 = time.perf_counter()
-            conn.execute("BEGIN")
-            conn.execute("INSERT INTO floor (data) VALUES (?)", (BLOB,))
-            conn.execute("COMMIT")
-        return (time.perf_counter() - t0) / iterations * 1e6
-    finally:
-        conn.close()
 
 
 def floor_us(workdir: str, tag: str, synchronous: str, iterations: int,
@@ -40,7 +21,7 @@ def floor_us(workdir: str, tag: str, synchronous: str, iterations: int,
     try:
         if journal == "WAL":
             return sqlite_floor(path, synchronous, iterations)
-        return _delete_journal_floor(path, synchronous, iterations)
+        return sqlite_floor(path, synchronous, iterations, warmup=50, journal="DELETE")
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             if os.path.exists(path + suffix):
