@@ -123,14 +123,12 @@ class Execution:
         self.engine = engine
         self.wf = wf
         self.run_id = run_id
-        self.events_seen = len(events)
         self.run: RunLog = run if run is not None else fold(events)  # run: already folded
         self.position = events[-1].originator_version
         self.last_hash = events[-1].hash
         self.recorded = index_log(events)
         self.blobs = blobs or {}  # large recorded results, by content hash
         self.cursor = 0
-        self.replaying = True
         self.loop = WorkflowLoop()  # type: ignore[abstract]  # I/O methods are never called
         self.requests: dict[str, Request] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -247,7 +245,6 @@ class Execution:
                 self.dead = True
                 raise
             self.position, self.last_hash = events[-1].originator_version, events[-1].hash
-            self.events_seen = self.position
             every = self.engine.snapshot_every
             if every and self.position // every > before // every:
                 self.engine.snapshot_later(self.run)
@@ -354,7 +351,6 @@ class Execution:
                 )
             self.cursor += 1
             self._deliver(req, event, key)
-        self.replaying = False
         # Drained: what replay needed of the log is spent; keep only what live code reads.
         self.recorded.deliveries = []
         self.recorded.kinds = {}
