@@ -127,10 +127,13 @@ class SuspendedListing:
         cur.execute(f"SELECT COUNT(*) AS n FROM {self.runs} l{where}", params)
         total = _first(cur.fetchall())
         extra = "".join(f", h.{c} AS h_{c}" for c in head_columns)
+        # The page first, then the join: skipped rows (OFFSET) cost no head probes.
         cur.execute(
             f"SELECT l.run_id, l.workflow, l.resource_id, l.thread_id, l.suspended_at{extra} "
-            f"FROM {self.runs} l LEFT JOIN {heads} h ON h.run_id = l.run_id{where} "
-            f"ORDER BY l.suspended_at DESC, l.run_id LIMIT {self.d.ph} OFFSET {self.d.ph}",
+            f"FROM (SELECT run_id, workflow, resource_id, thread_id, suspended_at "
+            f"FROM {self.runs} l{where} ORDER BY suspended_at DESC, run_id "
+            f"LIMIT {self.d.ph} OFFSET {self.d.ph}) l "
+            f"LEFT JOIN {heads} h ON h.run_id = l.run_id ORDER BY l.suspended_at DESC, l.run_id",
             [*params, f.per_page, f.page * f.per_page],
         )
         runs, shown = [], {}
