@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import durable
-from benchmarks.core import start_suspended, time_resumes
+from benchmarks.core import register_approve, register_ten, start_suspended, time_resumes
 from benchmarks.peers import append_line, copy_db, db_bytes, lat, pragmas_of, step_fn
 
 SIDE = "durable"
@@ -41,27 +41,10 @@ def _pragmas(engine: durable.Engine, path: str, sync: str) -> dict[str, Any]:
                 "how": f"option given (engine connection not reachable: {type(e).__name__})"}
 
 
-def _register_ten(engine: durable.Engine) -> None:
-    @engine.workflow("ten-steps")
-    async def ten(ctx: durable.Context, n: int) -> int:
-        for i in range(10):
-            await ctx.step(f"s{i}", step_fn, i)
-        return n
-
-
-def _register_approve(engine: durable.Engine) -> None:
-    @engine.workflow("step-suspend-step")
-    async def approve(ctx: durable.Context, n: int) -> int:
-        a = await ctx.step("before", step_fn, n)
-        decision = await ctx.suspend("approval", {"x": 1})
-        b = await ctx.step("after", step_fn, 1 if decision["ok"] else 0)
-        return a + b
-
-
 # -- S1 -------------------------------------------------------------------------------
 async def s1(path: str, sync: str, runs: int, batch: int, warmup: int = 10) -> dict[str, Any]:
     engine = _engine(path, sync)
-    _register_ten(engine)
+    register_ten(engine)
 
     async def one(k: int) -> None:
         res = await (await engine.create_run("ten-steps")).start(k)
@@ -94,14 +77,14 @@ async def s1(path: str, sync: str, runs: int, batch: int, warmup: int = 10) -> d
 async def s2(path: str, sync: str, runs: int, warmup: int = 5) -> dict[str, Any]:
     """Hot: the engine that suspended the runs resumes them. Cold: a new Engine on the file."""
     engine = _engine(path, sync)
-    _register_approve(engine)
+    register_approve(engine)
     async with engine:
         hot_ids = await start_suspended(engine, warmup + runs)
         cold_ids = await start_suspended(engine, warmup + runs)
         await time_resumes(engine, hot_ids[:warmup])
         hot = lat(await time_resumes(engine, hot_ids[warmup:]))
     engine = _engine(path, sync)
-    _register_approve(engine)
+    register_approve(engine)
     async with engine:
         await time_resumes(engine, cold_ids[:warmup])
         cold = lat(await time_resumes(engine, cold_ids[warmup:]))
@@ -176,7 +159,7 @@ async def s4(path: str, sync: str, finished: int, suspended: int, repeats: int,
              batch: int = 50) -> dict[str, Any]:
     engine = _engine(path, sync)
     _register_one(engine)
-    _register_approve(engine)
+    register_approve(engine)
     async with engine:
         t0 = time.perf_counter()
 
@@ -191,7 +174,7 @@ async def s4(path: str, sync: str, finished: int, suspended: int, repeats: int,
     # a new engine, as a dashboard or the CLI would open one
     engine = _engine(path, sync)
     _register_one(engine)
-    _register_approve(engine)
+    register_approve(engine)
     times = []
     async with engine:
         for _ in range(repeats + 1):
@@ -235,7 +218,7 @@ async def _warm_imports() -> None:
     """Run one workflow on ``memory://`` so the modules durable imports lazily (execution,
     structlog: ~70 ms) are loaded before the clock starts, as the peers' modules are."""
     engine = durable.Engine("memory://")
-    _register_ten(engine)
+    register_ten(engine)
     async with engine:
         await (await engine.create_run("ten-steps")).start(0)
 

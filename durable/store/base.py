@@ -171,6 +171,7 @@ class RecorderStore(Store):
         )
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
+        self.recorder: Any = None  # the library's application recorder, set by the adapter
         self.snapshots: Any = None  # the library's aggregate recorder for snapshots
         self.batches = 0  # how many transactions the writer committed (for benchmarks)
         # _idle is clear while the writer thread holds a batch or a job.
@@ -185,12 +186,14 @@ class RecorderStore(Store):
     @abstractmethod
     def _close_sync(self) -> None: ...
 
-    @abstractmethod
     def _insert_sync(self, appends: Sequence[Append]) -> None:
-        """One transaction: all events, heads and suspensions of these appends."""
+        """One transaction: all events, heads and listing rows of these appends (the
+        adapter's recorder writes the rest from ``appends`` inside its own transaction)."""
+        stored = [e for a in appends for e in a.stored]
+        self.recorder.insert_events(stored, appends=appends)
 
-    @abstractmethod
-    def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]: ...
+    def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
+        return self.recorder.select_events(run_id, gt=after or None)  # type: ignore[no-any-return]
 
     @abstractmethod
     def _head_sync(self, run_id: str) -> Head | None: ...

@@ -61,12 +61,6 @@ class MemoryStore(RecorderStore):
     def _close_sync(self) -> None:
         pass
 
-    def _insert_sync(self, appends: Sequence[Append]) -> None:
-        self.recorder.insert_events([s for a in appends for s in a.stored], appends=appends)
-
-    def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
-        return self.recorder.select_events(run_id, gt=after or None)
-
     def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
         rec = self.snapshots
         with rec._database_lock:

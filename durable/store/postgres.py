@@ -23,7 +23,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
 
-from durable.store.base import BLOBS_DDL, Append, blob_rows, head_params, listing_changes
+from durable.store.base import BLOBS_DDL, blob_rows, head_params, listing_changes
 from durable.store.sql import SQLStore, blobs_insert_sql, move_head_sql, upsert_head_sql
 from projections import POSTGRES
 from projections.runs_index import RunsIndex
@@ -207,15 +207,6 @@ class PostgresStore(SQLStore):
         if self.datastore is not None:
             self.datastore.close()
             self.datastore = None
-
-    def _insert_sync(self, appends: Sequence[Append]) -> None:
-        assert self.recorder is not None
-        stored = [s for a in appends for s in a.stored]
-        self.recorder.insert_events(stored, appends=appends)
-
-    def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
-        assert self.recorder is not None
-        return self.recorder.select_events(run_id, gt=after or None)  # type: ignore[no-any-return]
 
     @contextmanager
     def _reading(self) -> Iterator[Cursor[DictRow]]:

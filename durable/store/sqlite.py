@@ -164,15 +164,6 @@ class SQLiteStore(SQLStore):
             self.datastore.close()
             self.datastore = None
 
-    def _insert_sync(self, appends: Sequence[Append]) -> None:
-        assert self.recorder is not None
-        stored = [s for a in appends for s in a.stored]
-        self.recorder.insert_events(stored, appends=appends)
-
-    def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
-        assert self.recorder is not None
-        return self.recorder.select_events(run_id, gt=after or None)
-
     @contextmanager
     def _reading(self) -> Iterator[Any]:
         assert self.datastore is not None
