@@ -71,6 +71,9 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+OptionalRunIdArg = Annotated[
+    str | None, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)
+]
 RunIdArg = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)
 ]
@@ -256,8 +259,7 @@ def runs_state(
 @runs_app.command("verify")
 def runs_verify(
     ctx: typer.Context,
-    run_id: Annotated[str | None, typer.Argument(metavar="RUN_ID", help="The run's id.",
-                                             show_default=False)] = None,
+    run_id: OptionalRunIdArg = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Verify every run.")] = False,
     as_json: JsonOpt = False,
     db: DbOpt = None,
@@ -365,8 +367,7 @@ def runs_resume(
 @runs_app.command("replay")
 def runs_replay(
     ctx: typer.Context,
-    run_id: Annotated[str | None, typer.Argument(metavar="RUN_ID", help="The run's id.",
-                                             show_default=False)] = None,
+    run_id: OptionalRunIdArg = None,
     all_runs_: Annotated[bool, typer.Option("--all", help="Check every run.")] = False,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow's runs."
                                                  )] = None,
