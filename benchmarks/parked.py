@@ -54,7 +54,7 @@ async def measure(url: str, runs: int, max_parked: int) -> dict[str, Any]:
         start_s = time.perf_counter() - started
         gc.collect()
         after = rss_bytes()
-        parked = len(engine._parked)
+        parked = engine.stats().parked
         sample = ids[-200:]  # the most recent are parked under any bound
         latencies = []
         for run_id in sample:

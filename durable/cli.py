@@ -472,7 +472,7 @@ def engine_for_app(spec: str, db: str | None) -> Engine:
         if db is None:
             return target
         engine = Engine(db)
-        for wf in target._workflows.values():  # the definitions, with their functions
+        for wf in target.definitions():  # the definitions, with their functions
             engine.workflow(wf.name, version=wf.version, webhook_secret=wf.webhook_secret)(wf.fn)
         return engine
     if callable(target):

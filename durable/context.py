@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from durable.codec import canonical
 from durable.paths import Path, check_step_id
 from durable.results import Approval
+from durable.steps import current_attempt
 
 if TYPE_CHECKING:
-    from durable.execution import Execution
+    from durable.replay import Replay
 
 T = TypeVar("T")
-
-# The attempt number of the step body running in the current host task.
-current_attempt: contextvars.ContextVar[int] = contextvars.ContextVar(
-    "durable_attempt", default=0
-)
 
 
 class Context:
@@ -30,18 +26,20 @@ class Context:
     the step id; an id used again in one scope becomes ``id#2``, ``id#3``.
     """
 
-    def __init__(self, execution: Execution, scope: Path = ()) -> None:
+    def __init__(self, execution: Replay, scope: Path = ()) -> None:
         self._ex = execution
         self._scope = scope
 
     # -- identity and recorded values -------------------------------------------
     @property
     def run_id(self) -> str:
+        """The id of the run this workflow executes."""
         return self._ex.run_id
 
     @property
     def request_context(self) -> dict[str, Any]:
-        return self._ex.run.request_context
+        """What the run's creator passed as ``request_context`` (a copy)."""
+        return canonical(self._ex.run.request_context)  # type: ignore[no-any-return]
 
     @property
     def attempt(self) -> int:
@@ -50,11 +48,13 @@ class Context:
 
     @property
     def cancelled(self) -> bool:
+        """True once the run is being cancelled (a running step's task is cancelled too)."""
         return self._ex.cancel_reason is not None
 
     @property
     def state(self) -> dict[str, Any]:
-        return self._ex.state
+        """The run's state, as a copy: change it with :meth:`set_state`, which records it."""
+        return canonical(self._ex.state)  # type: ignore[no-any-return]
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Replace the run's state; recorded as a ``state_set`` event."""
@@ -65,9 +65,11 @@ class Context:
         return self._ex.now
 
     def random(self) -> float:
+        """A random float in [0, 1), drawn from the run's recorded seed: replays the same."""
         return self._ex.rng.random()
 
     def uuid(self) -> uuid.UUID:
+        """A UUID drawn from the run's recorded seed: replays the same."""
         return uuid.UUID(int=self._ex.rng.getrandbits(128), version=4)
 
     # -- durable operations --------------------------------------------------

@@ -126,6 +126,23 @@ class StoreUnavailable(DurableError, OSError):
         )
 
 
+class EngineClosed(RuntimeError):
+    """The engine was closed while the run executed in it.
+
+    Not a :class:`DurableError`: the run's log may have moved before the close.
+    Nothing is lost: the run stopped at its last recorded event and any engine
+    may continue it (``engine.recover()``, a worker).
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"the engine was closed while run {run_id!r} executed in it; the run stopped at "
+            "its last recorded event and is left for any engine to continue "
+            "(engine.recover(), or a worker)"
+        )
+
+
 class PositionConflict(DurableError):
     """Another writer appended to the run first (internal: the log settles races)."""
 
@@ -141,6 +158,7 @@ class PositionConflict(DurableError):
 __all__ = [
     "AmbiguousResume",
     "DurableError",
+    "EngineClosed",
     "InvalidResumeData",
     "NonDeterminismError",
     "NotSuspended",

@@ -162,6 +162,18 @@ class RunLog(BaseAggregate[str]):
             run.last_hash = self.hash
 
     @dataclass(frozen=True)
+    class Withdrawn(Event):
+        """The workflow stopped waiting on an open suspension (it cancelled the branch
+        awaiting it, e.g. the loser of ``asyncio.wait(..., FIRST_COMPLETED)``)."""
+
+        TOPIC = "durable:withdrawn"
+        type: ClassVar[str] = "withdrawn"
+
+        def apply(self, run: RunLog) -> None:
+            run.suspensions.pop(path_key(tuple(self.data["path"])), None)
+            run.last_hash = self.hash
+
+    @dataclass(frozen=True)
     class StateSet(Event):
         TOPIC = "durable:state_set"
         type: ClassVar[str] = "state_set"
@@ -292,6 +304,7 @@ EVENT_CLASSES: dict[str, type[RunLog.Event]] = {
         RunLog.Suspended,
         RunLog.Waiting,
         RunLog.Resumed,
+        RunLog.Withdrawn,
         RunLog.StateSet,
         RunLog.Paused,
         RunLog.PauseRequested,

@@ -77,3 +77,12 @@ class ReplayCheck(msgspec.Struct, frozen=True):
     status: str
     ok: bool
     error: str | None = None
+
+
+class EngineStats(msgspec.Struct, frozen=True):
+    """What an open engine holds in memory now."""
+
+    executing: int  # runs executing here
+    parked: int  # suspended runs kept for a hot resume
+    cached_runs: int  # folded runs kept for reads
+    background: int  # tasks off the request path (snapshots, releases, recovered runs)

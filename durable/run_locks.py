@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 
 
 class RunLocks:
+    """Per-run locks of one engine (one event loop)."""
+
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
@@ -34,6 +36,14 @@ class RunLocks:
         except BaseException:
             self._forget(run_id)
             raise
+
+    async def try_acquire(self, run_id: str) -> bool:
+        """Take the run's lock if nobody in this engine holds or awaits it (then taking
+        it does not wait); False otherwise."""
+        if run_id in self._locks:
+            return False
+        await self.acquire(run_id)
+        return True
 
     def release(self, run_id: str) -> None:
         self._locks[run_id][0].release()

@@ -13,6 +13,5 @@ PostgreSQL); :mod:`projections.memory` holds the same views for ``memory://``.
 """
 
 from projections.dialect import POSTGRES, SQLITE, Dialect
-from projections.rows import ListingFilter, ViewStatus
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect", "ListingFilter", "ViewStatus"]
+__all__ = ["POSTGRES", "SQLITE", "Dialect"]

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 
 from durable.events import RunLog
-from projections.rows import IndexRow, ListingFilter, fold_row
-from projections.suspended import OpenSuspension, WaitingRun
+from durable.store.types import IndexRow, ListingFilter, OpenSuspension, WaitingRun
+from projections.rows import fold_row
 
 
 class MemoryViews:

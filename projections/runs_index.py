@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from durable.events import RunLog
+from durable.store.types import INDEX_COLUMNS, IndexRow, ListingFilter
 from projections.dialect import Dialect
-from projections.rows import INDEX_COLUMNS, IndexRow, ListingFilter, fold_row
+from projections.rows import fold_row
 
 INDEX = "durable_runs_index"
 TRACKING = "durable_tracking"

@@ -13,34 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from durable.codec import decode, encode
-from durable.events import RunLog
-from durable.paths import path_key
+from durable.store.types import ListingFilter, OpenSuspension, WaitingRun
 from projections.dialect import Dialect
-from projections.rows import ListingFilter
 
 RUNS = "durable_suspended_runs"
 ROWS = "durable_suspensions"
-
-
-class WaitingRun(msgspec.Struct, kw_only=True):
-    run_id: str
-    workflow: str
-    resource_id: str | None
-    thread_id: str | None
-    suspended_at: float  # the latest open suspension's
-
-
-class OpenSuspension(msgspec.Struct, kw_only=True):
-    run_id: str
-    path_key: str
-    path: list[str | int]
-    kind: str
-    payload: Any
-    requires_approval: bool
-    suspended_at: float
 
 
 class SuspendedListing:
@@ -172,18 +150,6 @@ class SuspendedListing:
     def clear(self, cur: Any) -> None:
         cur.execute(f"DELETE FROM {self.rows}")
         cur.execute(f"DELETE FROM {self.runs}")
-
-
-def open_rows(run: RunLog) -> list[OpenSuspension]:
-    """The open suspensions of a folded run, as listing rows."""
-    return [
-        OpenSuspension(
-            run_id=run.id, path_key=path_key(tuple(s["path"])), path=list(s["path"]),
-            kind=s["kind"], payload=s["payload"], requires_approval=s["kind"] == "approval",
-            suspended_at=s["suspended_at"].timestamp(),
-        )
-        for s in run.suspensions.values()
-    ]
 
 
 def _first(rows: list[Any]) -> int:

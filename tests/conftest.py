@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 import durable
+from durable.codec import decode
+from durable.store.types import IndexRow
 
 PG_ADMIN_URL = os.environ.get(
     "DURABLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -108,3 +110,11 @@ async def open_engine() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for e in engines:
         await e.close()
+
+
+def row_values(row: IndexRow) -> dict[str, Any]:
+    """A runs-index row's output and state, decoded."""
+    return {
+        "output": decode(row.output) if row.output is not None else None,
+        "state": decode(row.state) if row.state is not None else {},
+    }

@@ -3,7 +3,6 @@ give exactly what the slow path gives."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 from collections import Counter
@@ -110,7 +109,7 @@ async def test_snapshots_are_taken_every_n_events_and_pruned(
     engine = await open_engine(shared_url, steps_then_wait(calls), snapshot_every=10)
     run = await engine.create_run("long")
     await run.start(35)  # started + 35 steps + suspended = 37 events
-    await asyncio.gather(*engine._background)  # snapshots are written off the request path
+    await engine.flush()  # snapshots are written off the request path
     snapshot, tail = await engine.store.read_run(run.run_id)
     assert snapshot is not None and snapshot.originator_version == 30
     assert [e.originator_version for e in tail] == [31, 32, 33, 34, 35, 36, 37]
@@ -158,7 +157,7 @@ async def test_evicting_every_parked_run_gives_the_same_runs(
         runs = [await engine.create_run("long", run_id=f"{max_parked}-{i}") for i in range(5)]
         for i, run in enumerate(runs):
             await run.start(i + 1)
-        assert len(engine._parked) == (5 if max_parked else 0)
+        assert engine.stats().parked == (5 if max_parked else 0)
         outputs = [(await run.resume(f"answer-{i}")).output for i, run in enumerate(runs)]
         shapes = [[(e.type, repr(sorted(e.data.items()))) for e in await engine.history(r.run_id)
                    if e.type != "started"] for r in runs]

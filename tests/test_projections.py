@@ -36,8 +36,11 @@ import durable
 from durable.events import TERMINAL, RunLog, fold
 from durable.paths import path_key
 from durable.results import Page, RunInfo
-from durable.store.base import RecorderStore, Store
-from projections.rows import ListingFilter, row_values
+from durable.steps import current_attempt
+from durable.store.base import Store
+from durable.store.recorder import RecorderStore
+from durable.store.types import ListingFilter
+from tests.conftest import row_values
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERYTHING = 10_000
@@ -45,12 +48,16 @@ EVERYTHING = 10_000
 
 # -- workflows ----------------------------------------------------------------------
 class Stalls:
-    """A step that never ends: the engine running it is abandoned ("crashes") meanwhile."""
+    """A step that does not end on its first attempt: the engine running it is closed
+    meanwhile (it "crashes"), and the run is left for any engine to recover; run again
+    (attempt 1, after a recovery) the step ends."""
 
     def __init__(self) -> None:
         self.entered = asyncio.Event()
 
     async def stall(self) -> None:
+        if current_attempt.get() > 0:
+            return
         self.entered.set()
         await asyncio.Event().wait()
 
@@ -291,8 +298,13 @@ class Scenario:
             await engine.close()
             self.engine = await self.fresh()
         elif kind == "recover":
-            # Crashed runs belong to this live process: nobody may claim them.
-            assert await engine.recover() == []
+            # Runs left running by a crash were released: this engine claims exactly
+            # those, and each then settles (the stalled step ends on its second attempt).
+            crashed = {h.run_id for h in await engine.store.running_heads()}
+            claimed = await engine.recover()
+            assert set(claimed) == crashed
+            for run_id in claimed:
+                assert (await engine.wait(run_id, timeout=30)).status != "running"
         elif kind == "start":
             if len(self.started) == N_RUNS:
                 return
@@ -317,11 +329,13 @@ class Scenario:
             _, j, k, how = op
             run_id = self.started[j % len(self.started)]
             info = await engine.get_run(run_id)
-            if info.status != "suspended":
-                # running (crashed, maybe with a branch still open), finished or cancelled
+            if not info.suspensions:
+                # running (crashed, no branch open), finished or cancelled
                 with pytest.raises(durable.NotSuspended):
                     await engine.resume_run(run_id, {"how": "go"}, None)
                 return
+            # suspended, or running after a crash with a branch still open: a resume of
+            # that branch claims the run and continues it (its stalled step runs again)
             target = sorted(info.suspensions, key=lambda s: path_key(s.path))[
                 k % len(info.suspensions)
             ]

@@ -23,9 +23,17 @@ import durable
 from durable.errors import PositionConflict
 from durable.events import GENESIS_HASH, RunLog, fold, new_event
 from durable.store import open_store
-from durable.store.base import Append, Head, RecorderStore, Store
-from projections.rows import IndexRow, ListingFilter, row_values
-from projections.suspended import OpenSuspension, open_rows
+from durable.store.base import Store
+from durable.store.recorder import RecorderStore
+from durable.store.types import (
+    Append,
+    Head,
+    IndexRow,
+    ListingFilter,
+    OpenSuspension,
+    open_rows,
+)
+from tests.conftest import row_values
 
 T0 = 1_700_000_000.0
 
@@ -382,7 +390,7 @@ async def test_heads_running_and_leases(store: Store) -> None:
         parent_run_id="p",
     )
     assert sorted(h.run_id for h in await store.running_heads()) == ["a", "b"]
-    await store.renew_leases("o1", 99.5)
+    await store.renew_leases("o1", ["a", "b"], 99.5)  # only runs named and held by o1
     leases = {r: (await store.read_head(r)).lease_until for r in "abc"}  # type: ignore[union-attr]
     assert leases == {"a": 99.5, "b": 10.0, "c": 10.0}
     # A later head replaces everything but created_at.

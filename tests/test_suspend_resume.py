@@ -122,8 +122,9 @@ async def test_resume_of_a_run_that_is_not_waiting_raises_and_writes_nothing(
     engine = await open_engine(store_url, order_workflow(Counter()))
 
     never_started = await engine.create_run("approve-order")
-    with pytest.raises(durable.NotSuspended):
+    with pytest.raises(durable.RunNotFound):  # not "not waiting": there is no such run yet
         await never_started.resume({"approved": True})
+    assert (await engine.list_runs()).total == 0
 
     done = await engine.create_run("approve-order")
     await done.start({"sku": "A", "qty": 1})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,17 +13,20 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
 
 from durable.events import TERMINAL, RunLog, fold
-from durable.store.base import (
+from durable.store.base import ChangeFeed
+from durable.store.recorder import RecorderStore
+from durable.store.types import (
+    OWNER_COLUMNS,
     Append,
     Head,
-    RecorderStore,
+    ListingFilter,
     RunsPage,
+    ViewStatus,
     WaitingPage,
     listing_changes,
+    open_rows,
 )
-from projections import ListingFilter, ViewStatus
 from projections.memory import MemoryViews
-from projections.suspended import open_rows
 
 
 class _Recorder(POPOApplicationRecorder):
@@ -40,6 +46,9 @@ class _Recorder(POPOApplicationRecorder):
             head = msgspec.structs.replace(a.head)  # our copy: never change the caller's
             if old is not None:
                 head.created_at = old.created_at
+                if a.keep_owner:
+                    for column in OWNER_COLUMNS:
+                        setattr(head, column, getattr(old, column))
             self.store.heads[a.run_id] = head
             self.store.blobs.update(a.blobs)
         self.store.views.write_listing(listing_changes(appends))
@@ -54,6 +63,20 @@ class MemoryStore(RecorderStore):
         self.blobs: dict[str, bytes] = {}
         self.recorder = _Recorder(self)
         self.snapshots = POPOAggregateRecorder()
+        self._feeds: list[_LocalFeed] = []
+        self._feeds_lock = threading.Lock()
+
+    def changes(self) -> ChangeFeed:
+        feed = _LocalFeed(self)
+        with self._feeds_lock:
+            self._feeds.append(feed)
+        return feed
+
+    def _committed(self, appends: Sequence[Append]) -> None:
+        with self._feeds_lock:
+            feeds = list(self._feeds)
+        for feed in feeds:
+            feed.poke({a.run_id for a in appends})
 
     def _open_sync(self) -> None:
         pass
@@ -72,19 +95,30 @@ class MemoryStore(RecorderStore):
         with self.recorder._database_lock:
             return {h: self.blobs[h] for h in hashes if h in self.blobs}
 
-    def _head_sync(self, run_id: str) -> Head | None:
+    def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]:
         with self.recorder._database_lock:
-            return self.heads.get(run_id)
+            return {r: msgspec.structs.replace(self.heads[r]) for r in run_ids if r in self.heads}
 
     def _running_sync(self) -> list[Head]:
         with self.recorder._database_lock:
-            return [h for h in self.heads.values() if h.status == "running"]
+            return [msgspec.structs.replace(h) for h in self.heads.values()
+                    if h.status == "running"]
 
-    def _renew_sync(self, owner_id: str, until: float) -> None:
+    def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None:
         with self.recorder._database_lock:
-            for h in self.heads.values():
-                if h.owner_id == owner_id and h.status == "running":
+            for run_id in run_ids:
+                h = self.heads.get(run_id)
+                if h is not None and h.owner_id == owner_id:
                     h.lease_until = until
+
+    def _release_sync(self, run_id: str, owner_id: str) -> bool:
+        with self.recorder._database_lock:
+            h = self.heads.get(run_id)
+            if h is None or h.owner_id != owner_id:
+                return False
+            for column in OWNER_COLUMNS:
+                setattr(h, column, None)
+            return True
 
     def _to_event(self, note: Any) -> RunLog.Event:
         return self.mapper.to_domain_event(note)  # type: ignore[return-value]
@@ -133,3 +167,52 @@ class MemoryStore(RecorderStore):
                 run = fold(events)
                 self.views.write_listing([(head, open_rows(run))])
         self._catch_up_sync()
+
+
+class _LocalFeed(ChangeFeed):
+    """``memory://`` is one process's: its own commits are all there is to hear."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.ids: set[str] = set()
+
+    def poke(self, run_ids: set[str]) -> None:
+        loop = self.loop
+        if loop is None:
+            return
+
+        def set_() -> None:
+            self.ids |= run_ids
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
+
+        with contextlib.suppress(RuntimeError):  # the loop has closed
+            loop.call_soon_threadsafe(set_)
+
+    async def wait(self, timeout: float) -> set[str] | None:
+        loop = self.loop = asyncio.get_running_loop()
+        if not self.ids:
+            waiter = self.waiter = loop.create_future()
+            timer = loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self.waiter = None
+        ids, self.ids = self.ids, set()
+        return ids
+
+    async def close(self) -> None:
+        with self.store._feeds_lock:
+            if self in self.store._feeds:
+                self.store._feeds.remove(self)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -6,12 +6,15 @@ the schema named (``public`` by default), so one database can hold several engin
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -20,12 +23,14 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 from psycopg import Cursor
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
 
-from durable.store.base import BLOBS_DDL, blob_rows, head_params, listing_changes
-from durable.store.sql import SQLStore, blobs_insert_sql, move_head_sql, upsert_head_sql
-from projections import POSTGRES
+from durable.store.base import ChangeFeed
+from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
+from durable.store.types import Append, listing_changes
+from projections.dialect import POSTGRES
 from projections.runs_index import RunsIndex
 from projections.suspended import SuspendedListing
 
@@ -88,8 +93,8 @@ class _Recorder(PostgresApplicationRecorder):
         d = store.dialect
         self.our_tables = [*_heads_ddl(_quote(datastore.schema)), *store.listing.ddl(),
                            *store.index.ddl()]
-        self.upsert_head, self.move_head = upsert_head_sql(d), move_head_sql(d)
-        self.insert_blob = blobs_insert_sql(d)
+        self.heads = HeadWrites(d)
+        self.notify = f"SELECT pg_notify('{store.channel}', %s)"
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -144,18 +149,14 @@ class _Recorder(PostgresApplicationRecorder):
         self._lock_table(curs)
         # Rows are locked in run_id order, as lease renewal locks them, so the two
         # cannot deadlock; the sort is stable, so a run's later head still wins.
-        appends = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)
-        full = [head_params(a.head) for a in appends if not a.head_moved_only]
-        moved = [(a.head.position, a.head.updated_at, a.head.lease_until, a.run_id)
-                 for a in appends if a.head_moved_only]
-        if full:
-            curs.executemany(self.upsert_head, full)
-        if moved:
-            curs.executemany(self.move_head, moved)
+        appends: list[Append] = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)
+        self.heads.write(curs, appends)
         self.store.listing.write(curs, listing_changes(appends))
-        blobs = blob_rows(appends)
-        if blobs:
-            curs.executemany(self.insert_blob, blobs)
+        # Delivered at COMMIT, and only if it commits. Sent only when a status changes
+        # or a non-holder appends (not per step): NOTIFY serialises committing sessions.
+        notify = sorted({a.run_id for a in appends if a.notify})
+        if notify:
+            curs.executemany(self.notify, [(run_id,) for run_id in notify])
 
 
 class PostgresStore(SQLStore):
@@ -167,6 +168,9 @@ class PostgresStore(SQLStore):
         self.params = parse_url(url)
         self.pool_size = pool_size
         self.dialect = POSTGRES.in_schema(self.params["schema"])
+        # One channel per schema (a database may hold several engines' schemas).
+        digest = hashlib.sha1(self.params["schema"].encode()).hexdigest()[:16]
+        self.channel = f"durable_{digest}"
         self.listing = SuspendedListing(self.dialect)
         self.index = RunsIndex(self.dialect, EVENTS_TABLE, "notification_id")
         self.datastore: PostgresDatastore | None = None
@@ -228,14 +232,60 @@ class PostgresStore(SQLStore):
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return super()._query(sql, params)
 
-    def _renew_sync(self, owner_id: str, until: float) -> None:
+    def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None:
         runs = self._t("durable_runs")
-        self._retrying_execute(
-            f"UPDATE {runs} SET lease_until = ? WHERE run_id IN (SELECT run_id FROM {runs} "
-            "WHERE owner_id = ? AND status = 'running' ORDER BY run_id FOR UPDATE)",
-            (until, owner_id),
-        )
+        for i in range(0, len(run_ids), 500):  # rows locked in run_id order, as appends do
+            chunk = run_ids[i : i + 500]
+            self._retrying_execute(
+                f"UPDATE {runs} SET lease_until = ? WHERE run_id IN (SELECT run_id FROM {runs} "
+                f"WHERE owner_id = ? AND run_id IN ({', '.join('?' for _ in chunk)}) "
+                "ORDER BY run_id FOR UPDATE)",
+                (until, owner_id, *chunk),
+            )
 
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
     def _retrying_execute(self, sql: str, params: Sequence[Any]) -> None:
         self._execute(sql, params)
+
+    def changes(self) -> ChangeFeed:
+        p = self.params
+        conninfo = make_conninfo(**{k: p[k] for k in ("dbname", "host", "port", "user",
+                                                      "password") if p[k]})
+        return _NotifyFeed(conninfo, self.channel)
+
+
+class _NotifyFeed(ChangeFeed):
+    """LISTEN on the schema's channel: each NOTIFY names a run whose status changed or
+    that someone who does not hold it appended to. A dropped connection is made again;
+    what was sent meanwhile is lost, so the first wait after it says "check all"."""
+
+    def __init__(self, conninfo: str, channel: str) -> None:
+        self.conninfo, self.channel = conninfo, channel
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
+                                                     connect_timeout=10)
+        await conn.execute(f'LISTEN "{self.channel}"')
+        return conn
+
+    async def wait(self, timeout: float) -> set[str] | None:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = await self._connect()
+            except psycopg.Error:
+                await asyncio.sleep(min(timeout, 1.0))
+            return None
+        ids: set[str] = set()
+        try:
+            async for note in self._conn.notifies(timeout=timeout, stop_after=1):
+                ids.add(note.payload)
+        except psycopg.Error:
+            await self.close()
+            return None
+        return ids
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()

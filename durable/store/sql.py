@@ -11,19 +11,36 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from durable.events import TERMINAL, RunLog, fold
-from durable.store.base import (
+from durable.store.recorder import RecorderStore
+from durable.store.types import (
     HEAD_COLUMNS,
-    PAGE_HEAD_COLUMNS,
+    OWNER_COLUMNS,
+    Append,
     Head,
-    RecorderStore,
+    ListingFilter,
     RunsPage,
+    ViewStatus,
     WaitingPage,
+    blob_rows,
     head_from_row,
-    page_head,
+    head_params,
+    open_rows,
 )
-from projections import Dialect, ListingFilter, ViewStatus
+from projections.dialect import Dialect
 from projections.runs_index import RunsIndex
-from projections.suspended import SuspendedListing, open_rows
+from projections.suspended import SuspendedListing
+
+BLOBS_DDL = "CREATE TABLE IF NOT EXISTS {t} (hash TEXT PRIMARY KEY, data {blob} NOT NULL)"
+
+# What a listing page shows of each run's head row: fetched by position, not by name.
+PAGE_HEAD_COLUMNS = ("run_id", "workflow", "version", "status", "position", "parent_run_id",
+                     "created_at", "updated_at")
+
+
+def page_head(row: Sequence[Any]) -> Head:
+    run_id, workflow, version, status, position, parent, created, updated = row
+    return Head(run_id=run_id, workflow=workflow, version=version, status=status,
+                position=position, parent_run_id=parent, created_at=created, updated_at=updated)
 
 
 class SQLStore(RecorderStore):
@@ -67,13 +84,26 @@ class SQLStore(RecorderStore):
         return [self._to_event(r) for r in c.fetchall()]
 
     # -- heads, snapshots, blobs -------------------------------------------------------
-    def _head_sync(self, run_id: str) -> Head | None:
-        rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE run_id = ?", (run_id,))
-        return head_from_row(rows[0]) if rows else None
+    def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]:
+        found: dict[str, Head] = {}
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE run_id IN "
+                               f"({', '.join('?' for _ in chunk)})", chunk)
+            found.update((r["run_id"], head_from_row(r)) for r in rows)
+        return found
 
     def _running_sync(self) -> list[Head]:
         rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE status = 'running'")
         return [head_from_row(r) for r in rows]
+
+    def _release_sync(self, run_id: str, owner_id: str) -> bool:
+        with self._writing() as c:
+            c.execute(self.dialect.sql(
+                f"UPDATE {self._t('durable_runs')} SET "
+                + ", ".join(f"{col} = NULL" for col in OWNER_COLUMNS)
+                + " WHERE run_id = ? AND owner_id = ?"), (run_id, owner_id))
+            return bool(c.rowcount)
 
     def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
         self._execute(f"DELETE FROM {self._t('durable_snapshots')} WHERE originator_id = ? "
@@ -144,12 +174,13 @@ class SQLStore(RecorderStore):
         self._catch_up_sync()
 
 
-def upsert_head_sql(dialect: Dialect) -> str:
+def upsert_head_sql(dialect: Dialect, *, keep_owner: bool = False) -> str:
+    """Write a run's head row; ``keep_owner``: leave its owner columns as they are."""
+    kept = ("run_id", "created_at", *(OWNER_COLUMNS if keep_owner else ()))
     return dialect.sql(
         f"INSERT INTO {dialect.t('durable_runs')} ({', '.join(HEAD_COLUMNS)}) "
         f"VALUES ({', '.join('?' for _ in HEAD_COLUMNS)}) ON CONFLICT (run_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in HEAD_COLUMNS if c not in ("run_id",
-                                                                              "created_at"))
+        + ", ".join(f"{c} = excluded.{c}" for c in HEAD_COLUMNS if c not in kept)
     )
 
 
@@ -157,6 +188,30 @@ def move_head_sql(dialect: Dialect) -> str:
     """A step that changed neither status nor owner: only position, time and lease move."""
     return dialect.sql(f"UPDATE {dialect.t('durable_runs')} SET position = ?, updated_at = ?, "
                        "lease_until = ? WHERE run_id = ?")
+
+
+class HeadWrites:
+    """The head rows a batch of appends writes, inside the events' transaction."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.upsert = upsert_head_sql(dialect)
+        self.upsert_keeping_owner = upsert_head_sql(dialect, keep_owner=True)
+        self.move = move_head_sql(dialect)
+        self.insert_blob = blobs_insert_sql(dialect)
+
+    def write(self, cur: Any, appends: Sequence[Append]) -> None:
+        """In order: a run appended to twice in one batch ends with its later head."""
+        for a in appends:
+            h = a.head
+            if a.keep_owner:
+                cur.execute(self.upsert_keeping_owner, head_params(h))
+            elif a.head_moved_only:
+                cur.execute(self.move, (h.position, h.updated_at, h.lease_until, a.run_id))
+            else:
+                cur.execute(self.upsert, head_params(h))
+        blobs = blob_rows(appends)
+        if blobs:
+            cur.executemany(self.insert_blob, blobs)
 
 
 def blobs_insert_sql(dialect: Dialect) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
@@ -18,13 +20,15 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from durable.store.base import BLOBS_DDL, Append, blob_rows, head_params, listing_changes
-from durable.store.sql import SQLStore, blobs_insert_sql, move_head_sql, upsert_head_sql
-from projections import SQLITE
+from durable.store.base import ChangeFeed
+from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
+from durable.store.types import Append, listing_changes
+from projections.dialect import SQLITE
 from projections.runs_index import RunsIndex
 from projections.suspended import SuspendedListing
 
 EVENTS = "stored_events"
+LOCK_TIMEOUT = 30  # seconds a writer waits for SQLite's write lock (off the event loop)
 
 HEADS = [
     """CREATE TABLE IF NOT EXISTS durable_runs (
@@ -55,8 +59,7 @@ class _Recorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, store: SQLiteStore) -> None:
         self.store = store
         super().__init__(datastore)
-        self.upsert_head, self.move_head = upsert_head_sql(SQLITE), move_head_sql(SQLITE)
-        self.insert_blob = blobs_insert_sql(SQLITE)
+        self.heads = HeadWrites(SQLITE)
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *HEADS,
@@ -67,16 +70,8 @@ class _Recorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         appends: Sequence[Append] = kwargs.get("appends", ())
-        for a in appends:
-            if a.head_moved_only:
-                h = a.head
-                c.execute(self.move_head, (h.position, h.updated_at, h.lease_until, h.run_id))
-            else:
-                c.execute(self.upsert_head, head_params(a.head))
+        self.heads.write(c, appends)
         self.store.listing.write(c, listing_changes(appends))
-        blobs = blob_rows(appends)
-        if blobs:
-            c.executemany(self.insert_blob, blobs)
         return ids
 
 
@@ -92,7 +87,17 @@ class _Pool(SQLiteConnectionPool):
     synchronous = "FULL"
 
     def _create_connection(self) -> SQLiteConnection:
-        conn = super()._create_connection()
+        # Two processes opening a new file at once both find it not yet in WAL mode and
+        # both switch it; the loser's switch fails at once with "database is locked"
+        # (no busy wait for that). A moment later the file is in WAL mode: try again.
+        for attempt in range(50):
+            try:
+                conn = super()._create_connection()
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 49:
+                    raise
+                time.sleep(0.02)
         conn._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn._sqlite_conn.execute("PRAGMA wal_autocheckpoint=20000")
         # Listings probe a table of every run by key: let reads come from the page cache
@@ -138,8 +143,9 @@ class SQLiteStore(SQLStore):
         self._checkpointer: _Checkpointer | None = None
 
     def _open_sync(self) -> None:
-        ds = SQLiteDatastore(self.path, originator_id_type="text", lock_timeout=30)
-        pool = _Pool(db_name=self.path, lock_timeout=30)
+        ds = SQLiteDatastore(self.path, originator_id_type="text", lock_timeout=LOCK_TIMEOUT)
+        # A writer waits for the pool's writer connection as long as for SQLite's lock.
+        pool = _Pool(db_name=self.path, lock_timeout=LOCK_TIMEOUT, pool_timeout=LOCK_TIMEOUT)
         pool.synchronous = self.synchronous
         ds.pool = pool
         self.datastore = ds
@@ -187,8 +193,91 @@ class SQLiteStore(SQLStore):
                 raise
             raw.commit()
 
-    def _renew_sync(self, owner_id: str, until: float) -> None:
-        self._execute(
-            "UPDATE durable_runs SET lease_until = ? WHERE owner_id = ? AND status = 'running'",
-            (until, owner_id),
-        )
+    def _insert_now(self, append: Append) -> bool:
+        """Commit on the caller's thread, or return False at once if that would wait.
+
+        The event loop must never block on a lock: another thread of this process
+        may hold the pool's writer connection, or another process SQLite's write
+        lock (for up to the 30 s busy timeout). Then the writer thread waits instead.
+        """
+        assert self.datastore is not None and self.recorder is not None
+        pool = self.datastore.pool
+        try:
+            conn = pool.get_connection(timeout=0, is_writer=True)
+        except OperationalError:  # the pool's writer connection is in use
+            return False
+        raw: sqlite3.Connection = conn._sqlite_conn
+        try:
+            raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # another connection holds the write lock
+                    return False
+                try:
+                    self.recorder._insert_events(SQLiteCursor(raw.cursor()), append.stored,
+                                                 appends=[append])
+                    raw.commit()
+                except sqlite3.IntegrityError as e:
+                    raw.rollback()
+                    raise IntegrityError(e) from e
+                except BaseException:
+                    raw.rollback()
+                    raise
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT * 1000}")
+        finally:
+            pool.put_connection(conn)
+        return True
+
+    def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None:
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            self._execute(
+                "UPDATE durable_runs SET lease_until = ? WHERE owner_id = ? AND run_id IN "
+                f"({', '.join('?' for _ in chunk)})", (until, owner_id, *chunk))
+
+    def changes(self) -> ChangeFeed:
+        return _DataVersionFeed(self.path)
+
+
+class _DataVersionFeed(ChangeFeed):
+    """SQLite's ``PRAGMA data_version`` changes whenever another connection commits.
+
+    Reading it touches no page (it compares the WAL index header), so it is polled
+    on the event loop's own thread every ``every`` seconds, on a connection of its own.
+    """
+
+    def __init__(self, path: str, every: float = 0.05) -> None:
+        self.path, self.every = path, every
+        self._conn: sqlite3.Connection | None = None
+        self._version: int | None = None
+
+    def _read(self) -> int | None:
+        try:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                             check_same_thread=False)
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:  # busy, or the file is gone: say "something may have changed"
+            return None
+
+    async def wait(self, timeout: float) -> set[str] | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._version is None:
+            self._version = self._read()
+        while True:
+            version = self._read()
+            if version is None or version != self._version:
+                self._version = version
+                return None
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return set()
+            await asyncio.sleep(min(self.every, remaining))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,321 @@
+"""The engine's commands on a run: start, resume, cancel, pause.
+
+Whoever holds a run executes it; anyone may append to it at the position they
+expect. So a command first looks at where the run stands:
+
+- executing in this engine: the command is handed to its driver, which
+  appends it in turn with its own events;
+- parked here (suspended, hot): used only if the log has not moved since (the
+  append names the parked position; a refusal is checked against the log);
+- suspended or paused, or ``running`` with a holder that stopped: this engine
+  claims it with the command's own append and executes it;
+- ``running`` with a live holder elsewhere: the command is appended without
+  taking the run over, the holder takes it in, and a resume waits for the run
+  to settle wherever it executes (continuing it here if that holder stops).
+
+Every check (determinism, the target, the data) happens before the append, so
+a refused command writes nothing; a lost race is looked at again from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from durable.codec import canonical
+from durable.errors import (
+    AmbiguousResume,
+    InvalidResumeData,
+    NotSuspended,
+    PositionConflict,
+    RunAlreadyStarted,
+    RunNotFound,
+)
+from durable.events import TERMINAL, fold
+from durable.execution import Execution
+from durable.paths import parse_path, path_key
+from durable.recovery import claim
+from durable.replay import validate_resume
+from durable.results import RunResult
+from durable.run_info import info_from
+from durable.runtime import Runtime
+from durable.steps import Request, current_run
+from durable.writer import Item, Tail
+
+ROUNDS = 20  # lost races looked at again before giving up
+HELD_ELSEWHERE = object()
+
+
+async def start(
+    rt: Runtime, run_id: str, workflow: str, input: Any, *, resource_id: str | None,
+    thread_id: str | None, initial_state: dict[str, Any] | None,
+    request_context: dict[str, Any] | None,
+) -> RunResult:
+    wf = rt.registry.get(workflow)
+    data = started_data(wf.name, wf.version, input, initial_state, request_context,
+                        resource_id, thread_id)
+    # A run id this engine is busy with exists already (or is being started): refuse at
+    # once rather than wait for it. Otherwise the log decides between starters.
+    if not await rt.holding.locks.try_acquire(run_id):
+        raise RunAlreadyStarted(run_id, await _status(rt, run_id))
+    try:
+        try:
+            tail, started = await rt.writer.start(run_id, data)
+        except PositionConflict:
+            raise RunAlreadyStarted(run_id, await _status(rt, run_id)) from None
+        ex = Execution(rt.writer, wf, tail.run, [started])
+        ex.replay()  # nothing recorded yet: runs the workflow to its first requests
+        return await drive(rt, ex)
+    finally:
+        rt.holding.locks.release(run_id)
+
+
+async def _status(rt: Runtime, run_id: str) -> str:
+    head = await rt.store.read_head(run_id)
+    return head.status if head is not None else "running"
+
+
+def started_data(
+    workflow: str, version: str | None, input: Any, initial_state: Any, request_context: Any,
+    resource_id: str | None, thread_id: str | None,
+) -> dict[str, Any]:
+    """The ``started`` event's data; a ``ValueError`` for what cannot be stored."""
+    for name, value in (("initial_state", initial_state), ("request_context", request_context)):
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{name} must be a dict (or None), not a {type(value).__name__}")
+    try:
+        return {
+            "workflow": workflow,
+            "version": version,
+            "input": canonical(input),
+            "state": canonical(initial_state or {}),
+            "request_context": canonical(request_context or {}),
+            "resource_id": resource_id,
+            "thread_id": thread_id,
+            "parent_run_id": None,
+            "seed": random.getrandbits(63),
+        }
+    except (TypeError, ValueError, OverflowError, UnicodeError) as e:
+        raise ValueError(f"the run's input cannot be stored: {e}") from None
+
+
+async def drive(rt: Runtime, ex: Execution) -> RunResult:
+    """Execute here until the run settles (the caller holds its lock)."""
+    if await rt.holding.drive(ex) is None:  # another engine took it: the log says how
+        return info_from(await rt.load(ex.run_id), RunResult)
+    return info_from(ex.run, RunResult)
+
+
+# -- resume --------------------------------------------------------------------------------
+async def resume(
+    rt: Runtime, run_id: str, data: Any, step: Any, kind: str | None = None
+) -> RunResult:
+    key = path_key(parse_path(step)) if step is not None else None
+    inside = current_run.get() == run_id  # from one of the run's own steps: never wait
+    for _ in range(ROUNDS):
+        ex = rt.holding.active.get(run_id)
+        if ex is not None:
+            result = await _resume_active(rt, ex, data, key, kind, wait=not inside)
+            if result is not None:
+                return result
+            continue
+        async with rt.holding.locks.hold(run_id):
+            if run_id in rt.holding.active:
+                continue
+            outcome = await _resume_held(rt, run_id, data, key, kind)
+        if outcome is HELD_ELSEWHERE:
+            if inside:
+                return info_from(await rt.load(run_id), RunResult)
+            return await settle(rt, run_id)
+        if isinstance(outcome, RunResult):
+            return outcome
+    raise RuntimeError(f"could not resume run {run_id!r}: it kept changing; try again")
+
+
+async def _resume_active(
+    rt: Runtime, ex: Execution, data: Any, key: str | None, kind: str | None, *, wait: bool
+) -> RunResult | None:
+    """The run executes here: its driver appends the answer between its own events."""
+    req = _target(ex, key, kind)
+    value = validate_resume(ex.run_id, req, data)
+    try:
+        await ex.request_resume(path_key(req.path), value)
+    except PositionConflict:
+        return None  # it lost the run meanwhile: look again
+    if not wait:
+        return info_from(ex.run, RunResult)
+    await rt.holding.locks.wait_free(ex.run_id)  # its driver holds the lock until it settles
+    return info_from(await rt.load(ex.run_id), RunResult)
+
+
+async def _resume_held(
+    rt: Runtime, run_id: str, data: Any, key: str | None, kind: str | None
+) -> RunResult | object | None:
+    """With the run's lock: resume a parked copy, or claim the run, or append for its
+    holder elsewhere (``HELD_ELSEWHERE``). None: a race was lost, look again."""
+    parked = rt.holding.unpark(run_id)
+    if parked is not None:
+        result = await _resume_parked(rt, parked, data, key, kind)
+        if result is not None:
+            return result
+    events = await rt.store.read_events(run_id)
+    if not events:
+        raise RunNotFound(run_id)
+    run = fold(events)
+    if run.status not in ("suspended", "paused", "running"):
+        raise NotSuspended(run_id, run.status, key)
+    claiming: list[Item] = []
+    if run.status == "running":
+        head = await rt.store.read_head(run_id)
+        if head is None or head.position != run.version:
+            return None
+        if not rt.holder_gone(head):
+            return await _append_for_holder(rt, events, run, data, key, kind)
+        claiming = [("recovered", {"owner": rt.owner().id, "previous": head.owner_id})]
+    ex = await rt.replayed(events, run)  # NonDeterminismError here: nothing written
+    try:
+        item, req = _answer(ex, data, key, kind)
+    except BaseException:
+        ex.close()
+        raise
+    return await _take_over(rt, ex, [*claiming, item], req)
+
+
+async def _resume_parked(
+    rt: Runtime, ex: Execution, data: Any, key: str | None, kind: str | None
+) -> RunResult | None:
+    """The hot path. None: the parked copy is stale (the log moved), go cold."""
+    try:
+        item, req = _answer(ex, data, key, kind)
+    except (NotSuspended, AmbiguousResume, InvalidResumeData):
+        head = await rt.store.read_head(ex.run_id)
+        if head is not None and head.position == ex.position:  # current: the refusal stands
+            rt.holding.park(ex)
+            raise
+        ex.close()
+        return None
+    return await _take_over(rt, ex, [item], req)
+
+
+async def _take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None
+                     ) -> RunResult | None:
+    """Append the answer (after a ``recovered`` claim, if any) holding the run, deliver
+    it, and execute here. None: someone else appended first."""
+    try:
+        appended = await ex.claim(items)
+    except PositionConflict:
+        ex.close()
+        return None
+    except BaseException:
+        ex.close()
+        raise
+    if items[0][0] == "recovered":  # the step in flight when its holder stopped runs again
+        ex.recorded.interrupted += 1
+    if req is not None:
+        ex.deliver(req, appended[-1])
+    ex.pause_requested = False  # a paused run answered or continued goes on
+    return await drive(rt, ex)
+
+
+async def _append_for_holder(
+    rt: Runtime, events: list[Any], run: Any, data: Any, key: str | None, kind: str | None
+) -> object | None:
+    """The run executes elsewhere: replay it to find the suspension and its schema,
+    then append the answer for its holder, keeping it the holder."""
+    ex = await rt.replayed(events, run)
+    try:
+        item, _ = _answer(ex, data, key, kind)
+        await rt.writer.append(ex.tail, [item], hold=False)
+    except PositionConflict:
+        return None
+    finally:
+        ex.close()
+    return HELD_ELSEWHERE
+
+
+def _answer(ex: Execution, data: Any, key: str | None, kind: str | None
+            ) -> tuple[Item, Request | None]:
+    """The event that answers this resume, checked; raises what a refusal raises."""
+    if ex.run.status == "paused" and data is None and key is None and kind is None:
+        return ("continued", {}), None
+    req = _target(ex, key, kind)
+    value = validate_resume(ex.run_id, req, data)
+    return ("resumed", {"path": list(req.path), "data": value}), req
+
+
+def _target(ex: Execution, key: str | None, kind: str | None) -> Request:
+    open_reqs = [r for r in ex.open_suspensions() if kind is None or r.suspend_kind == kind]
+    status = ex.run.status
+    if key is None:
+        if not open_reqs:
+            raise NotSuspended(ex.run_id, status)
+        if len(open_reqs) > 1:
+            raise AmbiguousResume(ex.run_id, [r.path for r in open_reqs])
+        return open_reqs[0]
+    for r in open_reqs:
+        if path_key(r.path) == key:
+            return r
+    raise NotSuspended(ex.run_id, status, key)
+
+
+async def settle(rt: Runtime, run_id: str) -> RunResult:
+    """Wait for a run held elsewhere to settle; continue it here if its holder stops."""
+    while True:
+        head = await rt.watcher.until(
+            run_id, lambda h: h.status != "running" or rt.holder_gone(h))
+        if head.status != "running":
+            return info_from(await rt.load(run_id), RunResult)
+        ex = await claim(rt, head)
+        if ex is None:  # another engine got there first, or the run moved on
+            await asyncio.sleep(rt.watcher.timeout)
+            continue
+        try:
+            return await drive(rt, ex)
+        finally:
+            rt.holding.locks.release(run_id)
+
+
+# -- cancel and pause ----------------------------------------------------------------------
+async def cancel(rt: Runtime, run_id: str, reason: str | None) -> RunResult:
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"a cancel reason must be a string, not {reason!r}")
+    ex = rt.holding.active.get(run_id)
+    if ex is not None:
+        ex.request_cancel(reason)
+        if current_run.get() != run_id:
+            await rt.holding.locks.wait_free(run_id)
+        return info_from(await rt.load(run_id), RunResult)
+    item = ("cancelled", {"reason": reason or "cancelled"})
+    async with rt.holding.locks.hold(run_id):
+        rt.holding.forget(run_id)
+        result = await _append_request(rt, run_id, item, lambda run: run.status not in TERMINAL)
+    return result
+
+
+async def pause(rt: Runtime, run_id: str) -> RunResult:
+    ex = rt.holding.active.get(run_id)
+    if ex is not None:  # executing here: stop at the next step boundary, then return
+        ex.request_pause()
+        if current_run.get() == run_id:  # from its own step: the boundary comes after it
+            return info_from(ex.run, RunResult)
+        await rt.holding.locks.wait_free(run_id)
+        return info_from(await rt.load(run_id), RunResult)
+    # executing elsewhere (or its holder stopped): leave a request in its log
+    return await _append_request(rt, run_id, ("pause_requested", {}),
+                                 lambda run: run.status == "running" and not run.pause_pending)
+
+
+async def _append_request(rt: Runtime, run_id: str, item: Item, applies: Any) -> RunResult:
+    """Append ``item`` for whoever holds the run, if ``applies`` to the run as it stands."""
+    for _ in range(ROUNDS):
+        run = await rt.load(run_id)
+        if not applies(run):
+            return info_from(run, RunResult)
+        tail = Tail(run)
+        try:
+            await rt.writer.append(tail, [item], hold=False)
+        except PositionConflict:
+            continue
+        return info_from(tail.run, RunResult)
+    raise RuntimeError(f"could not change run {run_id!r}: it kept changing; try again")

@@ -1,0 +1,114 @@
+"""The runs this engine holds: executing now, or parked for a hot resume.
+
+Driving a run is the only way one executes here, and it always ends in one of
+two ways: the run settled (succeeded, failed, cancelled, suspended, paused)
+and the log says so, or the driver stopped for another reason (its caller was
+cancelled, the engine closed, the database failed, another engine took the
+run) and the run is released: the head row stops naming this engine, so any
+engine may claim it at once. This engine never leaves a run ``running`` with
+nobody executing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from durable.errors import PositionConflict
+from durable.execution import Execution
+from durable.logs import get_logger
+from durable.run_locks import RunLocks
+from durable.writer import Writer
+
+log = get_logger("durable")
+
+
+class Holding:
+    def __init__(
+        self, writer: Writer, *, max_parked: int,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.writer = writer
+        self.max_parked = max_parked
+        self.spawn = spawn
+        self.locks = RunLocks()  # commands on one run take turns in this engine
+        self.active: dict[str, Execution] = {}
+        self.parked: OrderedDict[str, Execution] = OrderedDict()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def drive(self, ex: Execution) -> str | None:
+        """Execute ``ex`` until the run settles; the caller holds the run's lock.
+
+        Returns the outcome (``"suspended"``, ``"succeeded"`` ...), or None when
+        another engine took the run (the log says what became of it). Any other
+        way out raises, after the run was released.
+        """
+        run_id = ex.run_id
+        self.active[run_id] = ex
+        self._idle.clear()
+        try:
+            with structlog.contextvars.bound_contextvars(run_id=run_id, workflow=ex.wf.name):
+                outcome = await ex.advance()
+        except PositionConflict:
+            ex.close()
+            log.info("run_lost_to_another_engine", run_id=run_id)
+            return None
+        except BaseException:
+            ex.close()
+            self.spawn(self.release(run_id))
+            raise
+        finally:
+            del self.active[run_id]
+            if not self.active:
+                self._idle.set()
+        if outcome in ("suspended", "paused"):
+            self.park(ex)
+        return outcome
+
+    async def release(self, run_id: str) -> None:
+        """Tell every engine that this one no longer executes the run."""
+        async with self.locks.hold(run_id):  # a new driver of the run here goes first
+            if run_id in self.active:
+                return
+            try:
+                await self.writer.release(run_id)
+            except Exception:  # the database is down: the lease sweep tries again
+                log.warning("release_failed", run_id=run_id, exc_info=True)
+
+    def park(self, ex: Execution) -> None:
+        if self.max_parked <= 0:
+            ex.close()
+            return
+        ex.park()
+        self.parked[ex.run_id] = ex
+        self.parked.move_to_end(ex.run_id)
+        while len(self.parked) > self.max_parked:
+            _, old = self.parked.popitem(last=False)
+            old.close()
+
+    def unpark(self, run_id: str) -> Execution | None:
+        ex = self.parked.pop(run_id, None)
+        if ex is not None and ex.dead:
+            ex.close()
+            return None
+        return ex
+
+    def forget(self, run_id: str) -> None:
+        """Whatever this engine keeps of the run may be stale."""
+        ex = self.parked.pop(run_id, None)
+        if ex is not None:
+            ex.close()
+
+    async def stop_all(self) -> None:
+        """The engine closes: every run executing here stops where it stands."""
+        for ex in list(self.active.values()):
+            ex.stop()
+        await self._idle.wait()
+        for ex in self.parked.values():
+            ex.close()
+        self.parked.clear()

@@ -1,0 +1,248 @@
+"""A run's workflow code, replayed against its log.
+
+The workflow coroutine runs on a :class:`WorkflowLoop`. Replay feeds it from
+the log: each recorded delivery (a step's result, a resume) is matched *by
+path* and delivered in the order the log recorded it. Requests for paths the
+log does not hold are held until the recorded stream is drained, so no side
+effect runs before determinism is checked. Live execution
+(:class:`durable.execution.Execution`) continues from where replay stops, on
+the same state: a hot resume (a parked run) and a cold one (replayed from the
+log) are one code path.
+
+Non-determinism is raised, with nothing appended, exactly when
+1. the code requests a path the log holds with another kind;
+2. at an idle point of replay the next recorded delivery was not requested;
+3. once drained, a suspension the log holds open is no longer requested
+   (the code returns, fails or waits elsewhere instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from durable.codec import canonical
+from durable.context import Context
+from durable.errors import InvalidResumeData, NonDeterminismError, StepFailed
+from durable.events import RunLog
+from durable.logs import get_logger
+from durable.loop import WorkflowLoop
+from durable.paths import Path, path_key
+from durable.recorded import index_log
+from durable.registry import WorkflowDef
+from durable.steps import Request
+from durable.writer import Item, Tail, Writer
+
+log = get_logger("durable")
+
+
+class Replay:
+    """A run's workflow code and what its log says; :meth:`replay` catches it up."""
+
+    def __init__(
+        self, writer: Writer, wf: WorkflowDef, run: RunLog, events: list[RunLog.Event],
+        blobs: dict[str, Any] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.wf = wf
+        self.run_id = run.id
+        self.tail = Tail(run)
+        self.recorded = index_log(events)
+        self.blobs = blobs or {}  # large recorded results, by content hash
+        self.cursor = 0
+        self.loop = WorkflowLoop()  # type: ignore[abstract]  # I/O methods are never called
+        self.requests: dict[str, Request] = {}
+        self.withdrawn: set[str] = set()  # suspensions the code stopped waiting for
+        self.pending: list[Item] = []
+        self.counters: dict[tuple[Path, str], int] = {}
+        self.state: dict[str, Any] = dict(events[0].data.get("state") or {})
+        self.state_seq = 0
+        self.now: datetime = events[0].timestamp
+        self._rng: random.Random | None = None
+        self.nde: NonDeterminismError | None = None
+        self.cancel_reason: str | None = None
+        self.pause_requested = self.recorded.pause_pending
+        self.dead = False  # lost the run, or closed: never appends again
+        self.main: asyncio.Task[Any] | None = None
+
+    @property
+    def run(self) -> RunLog:
+        return self.tail.run
+
+    @property
+    def position(self) -> int:
+        return self.tail.position
+
+    @property
+    def rng(self) -> random.Random:
+        """Seeded in ``started``, so draws replay; made on first use."""
+        if self._rng is None:
+            self._rng = random.Random(self.run.seed)
+        return self._rng
+
+    # -- requests from workflow code (on the workflow loop) ---------------------------
+    def _check_kind(self, path: Path, kind: str) -> str:
+        key = path_key(path)
+        if key in self.requests:
+            raise ValueError(f"path {key!r} is requested twice in one execution of this run")
+        logged = self.recorded.kinds.get(key)
+        if logged is not None and logged != kind and self.nde is None:
+            self.nde = NonDeterminismError(
+                self.run_id, (key, logged), (key, kind),
+                f"the log holds {key!r} as a {logged}, the code now asks for a {kind}",
+            )
+        return key
+
+    def request_step(
+        self, path: Path, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int,
+        backoff: float,
+    ) -> asyncio.Future[Any]:
+        key = self._check_kind(path, "step")
+        req = Request(path, "step", self.loop.create_future(), fn, args, kwargs, retries, backoff)
+        self.requests[key] = req
+        return req.future
+
+    def request_suspend(
+        self, path: Path, kind: str, payload: Any, schema: type[Any] | None
+    ) -> asyncio.Future[Any]:
+        key = self._check_kind(path, "suspend")
+        payload = canonical(payload)
+        req = Request(path, "suspend", self.loop.create_future(), suspend_kind=kind,
+                      payload=payload, schema=schema)
+        self.requests[key] = req
+        req.future.add_done_callback(lambda fut: self._withdraw(key, req, fut))
+        if key not in self.recorded.suspended:
+            self.pending.append(
+                ("suspended", {"path": list(path), "kind": kind, "payload": payload})
+            )
+        return req.future
+
+    def _withdraw(self, key: str, req: Request, fut: asyncio.Future[Any]) -> None:
+        """The code cancelled what awaited a suspension: it no longer waits there."""
+        if not fut.cancelled() or self.dead or self.requests.get(key) is not req:
+            return
+        del self.requests[key]
+        self.withdrawn.add(key)
+        suspended = ("suspended", {"path": list(req.path), "kind": req.suspend_kind,
+                                   "payload": req.payload})
+        if suspended in self.pending:  # never written: nothing to take back
+            self.pending.remove(suspended)
+        elif key not in self.recorded.withdrawn:
+            self.pending.append(("withdrawn", {"path": list(req.path)}))
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        state = canonical(state)
+        if not isinstance(state, dict):
+            raise TypeError("ctx.set_state takes a dict")
+        self.state = state
+        self.state_seq += 1
+        if self.state_seq > self.recorded.state_sets:
+            self.pending.append(("state_set", {"state": state}))
+
+    def waits(self) -> bool:
+        """Does the code wait on a suspension (recorded or about to be)?"""
+        return any(r.kind == "suspend" for r in self.requests.values())
+
+    def open_suspensions(self) -> list[Request]:
+        """The suspensions the code waits on that the log holds open: what a resume
+        may answer."""
+        held = self.run.suspensions
+        return [r for k, r in self.requests.items() if r.kind == "suspend" and k in held]
+
+    # -- delivery --------------------------------------------------------------------------
+    def deliver(self, req: Request, event: RunLog.Event, key: str | None = None) -> None:
+        del self.requests[key if key is not None else path_key(req.path)]
+        self.now = event.timestamp
+        if req.future.done():
+            return
+        d = event.data
+        if event.type == "step_completed":
+            req.future.set_result(self.blobs[d["ref"]] if "ref" in d else d["result"])
+        elif event.type == "step_failed":
+            req.future.set_exception(
+                StepFailed(path_key(req.path), d["error_type"], d["message"], d["attempt"] + 1)
+            )
+        elif event.type == "resumed":
+            req.future.set_result(convert_resume(d.get("data"), req.schema))
+
+    def start_main(self) -> None:
+        ctx = Context(self)
+        self.main = self.loop.create_task(self.wf.fn(ctx, self.run.input))  # type: ignore[arg-type]
+
+    def _raise_if_nde(self) -> None:
+        if self.nde is not None:
+            self.dead = True
+            raise self.nde
+
+    def replay(self) -> None:
+        """Replay to the point where the recorded stream is drained. Writes nothing."""
+        if self.main is None:
+            self.start_main()
+        deliveries = self.recorded.deliveries
+        while True:
+            self.loop.run_until_idle()
+            self._raise_if_nde()
+            if self.cursor >= len(deliveries):
+                break
+            key, event = deliveries[self.cursor]
+            req = self.requests.get(key)
+            if req is None and event.type == "resumed" and key in self.withdrawn:
+                self.cursor += 1  # answered after the code stopped waiting there: no-op
+                continue
+            if req is None or (event.type == "resumed") != (req.kind == "suspend"):
+                self.dead = True
+                raise NonDeterminismError(
+                    self.run_id, key, sorted(self.requests),
+                    f"the log's next entry is {event.type} {key!r}, but the code, replayed to "
+                    "this point, does not ask for it",
+                )
+            self.cursor += 1
+            self.deliver(req, event, key)
+        # Drained: what replay needed of the log is spent; keep only what live code reads.
+        self.recorded.deliveries = []
+        self.recorded.kinds = {}
+        self.cursor = 0
+        missing = [k for k in self.run.suspensions
+                   if k not in self.requests and k not in self.withdrawn]
+        if missing:
+            self.dead = True
+            raise NonDeterminismError(
+                self.run_id, missing, sorted(self.requests),
+                f"the log holds {', '.join(map(repr, missing))} open, but the code no longer "
+                "waits there (it returns, fails or waits elsewhere instead)",
+            )
+
+    def close(self) -> None:
+        """Stop the workflow coroutine; this execution never appends again."""
+        self.dead = True
+        if self.main is not None and not self.main.done():
+            self.main.cancel()
+            try:
+                self.loop.run_until_idle()
+            except Exception:  # a workflow's own cleanup failing must not stop ours
+                log.debug("workflow_cleanup_failed", run_id=self.run_id, exc_info=True)
+        self.loop.close()
+
+
+def convert_resume(data: Any, schema: type[Any] | None) -> Any:
+    if schema is None:
+        return canonical(data)
+    return msgspec.convert(data, schema)
+
+
+def validate_resume(run_id: str, req: Request, data: Any) -> Any:
+    """Check resume data against the suspension's schema before anything is written."""
+    try:
+        value = canonical(data)
+    except (TypeError, ValueError, OverflowError, UnicodeError) as e:
+        raise InvalidResumeData(run_id, req.path, str(e)) from None
+    if req.schema is not None:
+        try:
+            msgspec.convert(value, req.schema)
+        except (msgspec.ValidationError, TypeError) as e:
+            raise InvalidResumeData(run_id, req.path, str(e)) from None
+    return value

@@ -1,0 +1,244 @@
+"""The log's one writer: the only code that appends to a run's log.
+
+Everything that changes a run goes through :class:`Writer`: the workflow's own
+driver, and every command from outside it (resume, cancel, pause, recovery;
+later timers and events). The writer builds the events and their hash chain,
+the run's head row (status, owner, lease) and its open-suspension rows, stores
+large results apart, schedules snapshots, chooses between committing inline
+and in a group, and on a conflict restores what it had applied and says so
+(:class:`PositionConflict`): the caller re-reads the log and decides.
+
+An append names the position it expects. Two writers racing for a position
+produce one winner; that is the only lock the design needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from durable.errors import PositionConflict
+from durable.events import GENESIS_HASH, TERMINAL, RunLog, RunSnapshot, fold, new_event
+from durable.logs import get_logger
+from durable.owner import Owner
+from durable.paths import Path, path_key
+from durable.store.base import Store
+from durable.store.types import Append, Head, open_rows
+
+log = get_logger("durable")
+
+Item = tuple[str, dict[str, Any]]  # an event to append: its type and data
+
+# One info line each, so a host's logs tell every run's story.
+LIFECYCLE = frozenset({"started", "suspended", "resumed", "recovered", "paused", "continued",
+                       "withdrawn", "succeeded", "failed", "cancelled"})
+
+
+@dataclass
+class Tail:
+    """A run as its writer last saw it: the fold of its log, and the head as written."""
+
+    run: RunLog
+    # (status, owner) of the head row this writer wrote last; None when unknown (after
+    # a conflict, or an append by someone else): the next append writes the full row.
+    head_key: tuple[str, str | None] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    @property
+    def position(self) -> int:
+        return self.run.version
+
+
+class Writer:
+    """Appends to run logs on one store, on behalf of one engine (its ``owner``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        owner: Callable[[], Owner],
+        *,
+        lease_seconds: float,
+        snapshot_every: int,
+        blob_threshold: int,
+        alone: Callable[[], bool],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.snapshot_every = snapshot_every
+        self.blob_threshold = blob_threshold
+        self.alone = alone  # true while at most one run executes in this engine
+        self.spawn = spawn  # runs a background task of the engine's
+
+    # -- appending -----------------------------------------------------------------------
+    async def start(self, run_id: str, data: dict[str, Any]) -> tuple[Tail, RunLog.Event]:
+        """Write a run's first event, ``started``, holding the run.
+
+        Raises :class:`PositionConflict` if the run exists already.
+        """
+        event = new_event(run_id, 1, "started", data, GENESIS_HASH, datetime.now(UTC))
+        run = fold([event])
+        tail = Tail(run)
+        head = self._head(run, hold=True)
+        await self.store.append(Append(
+            run_id=run_id, expected=0, events=[event], head=head, suspensions=[],
+            notify=True, inline=self.alone(),
+        ))
+        tail.head_key = (head.status, head.owner_id)
+        self._log([event], run)
+        return tail, event
+
+    async def append(
+        self, tail: Tail, items: list[Item], *, blobs: dict[str, bytes] | None = None,
+        hold: bool = True,
+    ) -> list[RunLog.Event]:
+        """Append ``items`` after ``tail.position``; on success ``tail`` folds them in.
+
+        ``hold``: this engine holds the run (it executes it, or claims it with this
+        append) and the head names it as owner. ``hold=False`` is an append by an
+        engine that does not execute the run (a resume, cancel or pause request for
+        a run held elsewhere): the head keeps its owner, and the holder is told.
+
+        On :class:`PositionConflict` (someone else appended first) ``tail`` is as it
+        was, and nothing was written.
+        """
+        run = tail.run
+        saved = _save(run)
+        before, status = run.version, run.status
+        ts = datetime.now(UTC)
+        events: list[RunLog.Event] = []
+        prev, pos = run.last_hash, before
+        touched = False
+        for type_, data in items:
+            pos += 1
+            e = new_event(run.id, pos, type_, data, prev, ts)
+            prev = e.hash
+            events.append(e)
+            e.mutate(run)
+            touched = touched or type_ in ("suspended", "resumed", "withdrawn") or (
+                type_ in TERMINAL)
+        head = self._head(run, hold=hold)
+        key = (head.status, head.owner_id) if hold else None
+        append = Append(
+            run_id=run.id,
+            expected=before,
+            events=events,
+            head=head,
+            suspensions=open_rows(run) if touched else None,
+            blobs=blobs or {},
+            head_moved_only=hold and key == tail.head_key,
+            keep_owner=not hold,
+            notify=not hold or run.status != status,
+            inline=self.alone(),
+        )
+        try:
+            await self.store.append(append)
+        except BaseException:
+            _restore(run, saved)
+            tail.head_key = None
+            raise
+        tail.head_key = key
+        every = self.snapshot_every
+        if every and pos // every > before // every:
+            self._snapshot_later(run)
+        self._log(events, run)
+        return events
+
+    def follow(self, tail: Tail, event: RunLog.Event) -> None:
+        """Fold in an event someone else appended (the holder taking in a resume)."""
+        if event.originator_version != tail.position + 1:
+            raise PositionConflict(tail.run_id, tail.position)
+        event.mutate(tail.run)
+        tail.head_key = None  # the head row is as the other writer left it
+
+    async def newer(self, tail: Tail) -> list[RunLog.Event]:
+        """What others appended after ``tail``."""
+        return await self.store.read_events(tail.run_id, after=tail.position)
+
+    async def release(self, run_id: str) -> bool:
+        """Say that this engine no longer executes the run: any engine may claim it now."""
+        released = await self.store.release(run_id, self.owner().id)
+        if released:
+            log.info("run_released", run_id=run_id, owner=self.owner().id)
+        return released
+
+    # -- what an append carries ------------------------------------------------------------
+    def step_result(
+        self, path: Path, value: Any, raw: bytes, attempt: int
+    ) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """A ``step_completed`` event's data, and the large result to store apart (if any).
+
+        Past ``blob_threshold`` bytes the result is stored once by content hash and
+        the event refers to it, so replay does not re-read it with every event.
+        """
+        if len(raw) > self.blob_threshold:
+            digest = hashlib.sha256(raw).hexdigest()
+            return ({"path": list(path), "ref": digest, "size": len(raw), "attempt": attempt},
+                    {digest: raw})
+        return {"path": list(path), "result": value, "attempt": attempt}, {}
+
+    def _head(self, run: RunLog, *, hold: bool) -> Head:
+        owner = self.owner() if hold else None
+        return Head(
+            run_id=run.id,
+            workflow=run.workflow,
+            version=run.workflow_version,
+            status=run.status,
+            position=run.version,
+            resource_id=run.resource_id,
+            thread_id=run.thread_id,
+            parent_run_id=run.parent_run_id,
+            created_at=run.created_on.timestamp(),
+            updated_at=run.modified_on.timestamp(),
+            suspended_at=run.suspended_at.timestamp() if run.suspended_at else None,
+            owner_id=owner.id if owner else None,
+            owner_host=owner.host if owner else None,
+            owner_pid=owner.pid if owner else None,
+            owner_start=owner.start if owner else None,
+            lease_until=time.time() + self.lease_seconds if owner else None,
+        )
+
+    def _snapshot_later(self, run: RunLog) -> None:
+        """Snapshot a run off the request path: the caller does not wait for it."""
+        snapshot = RunSnapshot.of(run, datetime.now(UTC))
+
+        async def save() -> None:
+            try:
+                await self.store.save_snapshot(snapshot)
+            except Exception:
+                log.warning("snapshot_failed", run_id=run.id, exc_info=True)
+
+        self.spawn(save())
+
+    def _log(self, events: list[RunLog.Event], run: RunLog) -> None:
+        for e in events:
+            if e.type not in LIFECYCLE:
+                continue
+            fields: dict[str, Any] = {"run_id": run.id, "workflow": run.workflow,
+                                      "position": e.originator_version}
+            if "path" in e.data:
+                fields["step_id"] = path_key(e.data["path"])
+            if e.type == "failed":
+                fields["error"] = e.data.get("error")
+            elif e.type == "cancelled":
+                fields["reason"] = e.data.get("reason")
+            log.info(f"run_{e.type}", **fields)
+
+
+def _save(run: RunLog) -> dict[str, Any]:
+    saved = dict(vars(run))
+    saved["suspensions"] = dict(run.suspensions)
+    return saved
+
+
+def _restore(run: RunLog, saved: dict[str, Any]) -> None:
+    vars(run).clear()
+    vars(run).update(saved)
