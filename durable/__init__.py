@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from durable.errors import (
     AmbiguousResume,
     DurableError,
+    EngineClosed,
     InvalidResumeData,
     NonDeterminismError,
     NotSuspended,
@@ -29,6 +30,7 @@ from durable.errors import (
 )
 from durable.results import (
     Approval,
+    EngineStats,
     Event,
     Page,
     ReplayCheck,
@@ -67,6 +69,8 @@ __all__ = [
     "Context",
     "DurableError",
     "Engine",
+    "EngineClosed",
+    "EngineStats",
     "Event",
     "InvalidResumeData",
     "NonDeterminismError",

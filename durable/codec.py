@@ -26,10 +26,26 @@ decode = _decoder.decode
 
 
 def canonical(value: Any) -> Any:
-    """The value as the log will give it back (tuples become lists, structs dicts)."""
-    if value is None or type(value) in (str, int, bool, float):
+    """The value as the log will give it back (tuples become lists, structs dicts).
+
+    Raises ``TypeError`` (a type the log cannot hold), ``OverflowError`` (an int
+    outside 64 bits) or ``UnicodeEncodeError`` (a lone surrogate in a string).
+    """
+    kind = type(value)
+    if value is None or kind is bool or kind is float or (
+            kind is int and -(2**63) <= value < 2**64):
         return value
     return decode(encode(value))
+
+
+def storable_text(text: str) -> str:
+    """Free text (an error message, a reason) as the log can hold it: a lone surrogate,
+    which has no UTF-8 form, is written as its escape (``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class MsgpackTranscoder:

@@ -23,7 +23,7 @@ import asyncio
 import random
 from typing import Any
 
-from durable.codec import canonical
+from durable.codec import canonical, storable_text
 from durable.errors import (
     AmbiguousResume,
     InvalidResumeData,
@@ -137,7 +137,7 @@ async def _resume_active(
     rt: Runtime, ex: Execution, data: Any, key: str | None, kind: str | None, *, wait: bool
 ) -> RunResult | None:
     """The run executes here: its driver appends the answer between its own events."""
-    req = _target(ex, key, kind)
+    req = _target(ex, key, kind, unwritten=True)
     value = validate_resume(ex.run_id, req, data)
     try:
         await ex.request_resume(path_key(req.path), value)
@@ -244,8 +244,10 @@ def _answer(ex: Execution, data: Any, key: str | None, kind: str | None
     return ("resumed", {"path": list(req.path), "data": value}), req
 
 
-def _target(ex: Execution, key: str | None, kind: str | None) -> Request:
-    open_reqs = [r for r in ex.open_suspensions() if kind is None or r.suspend_kind == kind]
+def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool = False
+            ) -> Request:
+    open_reqs = [r for r in ex.open_suspensions(unwritten=unwritten)
+                 if kind is None or r.suspend_kind == kind]
     status = ex.run.status
     if key is None:
         if not open_reqs:
@@ -282,11 +284,11 @@ async def cancel(rt: Runtime, run_id: str, reason: str | None) -> RunResult:
         raise ValueError(f"a cancel reason must be a string, not {reason!r}")
     ex = rt.holding.active.get(run_id)
     if ex is not None:
-        ex.request_cancel(reason)
+        ex.request_cancel(storable_text(reason) if reason else None)
         if current_run.get() != run_id:
             await rt.holding.locks.wait_free(run_id)
         return info_from(await rt.load(run_id), RunResult)
-    item = ("cancelled", {"reason": reason or "cancelled"})
+    item = ("cancelled", {"reason": storable_text(reason or "cancelled")})
     async with rt.holding.locks.hold(run_id):
         rt.holding.forget(run_id)
         result = await _append_request(rt, run_id, item, lambda run: run.status not in TERMINAL)

@@ -101,8 +101,9 @@ class Engine:
         writer = Writer(self.store, lambda: self.owner, lease_seconds=o.lease_seconds,
                         snapshot_every=o.snapshot_every, blob_threshold=o.blob_threshold,
                         alone=lambda: len(holding.active) <= 1, spawn=self._spawn)
-        holding = Holding(writer, max_parked=o.max_parked, spawn=self._spawn)
         watcher = Watcher(self.store, lambda: holding.active)
+        holding = Holding(writer, max_parked=o.max_parked, spawn=self._spawn,
+                          busy=watcher.kick)
         self._rt = Runtime(self.store, writer, self._registry, holding, watcher, o,
                            lambda: self.owner, self._spawn)
         self._reads = Reads(self._rt)

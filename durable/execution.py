@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from durable.codec import canonical
+from durable.codec import canonical, storable_text
 from durable.errors import EngineClosed, NotSuspended, PositionConflict, StepFailed
 from durable.events import RunLog
 from durable.logs import get_logger
@@ -71,9 +71,13 @@ class Execution(Replay):
         pending, self.pending = self.pending, []
         try:
             return await self.writer.append(self.tail, [*pending, *items], blobs=blobs)
-        except PositionConflict:
+        except PositionConflict as conflict:
             self.pending[:0] = pending
-            if not await self.take_in():
+            newer = await self.writer.newer(self.tail)
+            if not newer:  # no race: the database refused the append for another reason
+                self.dead = True
+                raise (conflict.__cause__ or conflict) from None
+            if not self._take_all(newer):
                 raise
             return None
         except BaseException:
@@ -83,7 +87,9 @@ class Execution(Replay):
     async def take_in(self) -> bool:
         """Fold in what others appended since our position and deliver it. False (and
         dead) when something came in that only another holder could have written."""
-        newer = await self.writer.newer(self.tail)
+        return self._take_all(await self.writer.newer(self.tail))
+
+    def _take_all(self, newer: list[RunLog.Event]) -> bool:
         for e in newer:
             if not self._take(e):
                 self.dead = True
@@ -230,7 +236,7 @@ class Execution(Replay):
         elif kind == "failed":
             _, _, exc, attempt, final = item
             data = {"path": list(req.path), "error_type": type(exc).__name__,
-                    "message": str(exc), "attempt": attempt, "final": final}
+                    "message": storable_text(str(exc)), "attempt": attempt, "final": final}
             log.warning("step_failed", run_id=self.run_id, workflow=self.wf.name, step_id=key,
                         attempt=attempt, final=final, error=f"{type(exc).__name__}: {exc}")
             if final:
@@ -243,7 +249,8 @@ class Execution(Replay):
     async def _resume_here(self, key: str, value: Any, fut: asyncio.Future[None]) -> None:
         while True:
             req = self.requests.get(key)
-            if req is None or req.kind != "suspend" or key not in self.run.suspensions:
+            if req is None or req.kind != "suspend" or (
+                    key not in self.run.suspensions and not self._unwritten(req)):
                 if not fut.done():
                     fut.set_exception(NotSuspended(self.run_id, self.run.status, key))
                 return
@@ -280,7 +287,7 @@ class Execution(Replay):
         return "succeeded"
 
     async def _fail(self, error: str, error_type: str = "WorkflowError") -> str | None:
-        error = error.encode("utf-8", "backslashreplace").decode("utf-8")
+        error = storable_text(error)
         if await self._append([("failed", {"error": error, "error_type": error_type})]) is None:
             return None
         self.close()

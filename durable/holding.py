@@ -31,15 +31,19 @@ class Holding:
     def __init__(
         self, writer: Writer, *, max_parked: int,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        busy: Callable[[], None] = lambda: None,
     ) -> None:
         self.writer = writer
         self.max_parked = max_parked
         self.spawn = spawn
+        self.busy = busy  # called when a run starts executing here (the watcher looks)
         self.locks = RunLocks()  # commands on one run take turns in this engine
         self.active: dict[str, Execution] = {}
         self.parked: OrderedDict[str, Execution] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._releasing: set[str] = set()
+        self._released = asyncio.Event()
 
     async def drive(self, ex: Execution) -> str | None:
         """Execute ``ex`` until the run settles; the caller holds the run's lock.
@@ -51,16 +55,18 @@ class Holding:
         run_id = ex.run_id
         self.active[run_id] = ex
         self._idle.clear()
+        self.busy()
         try:
             with structlog.contextvars.bound_contextvars(run_id=run_id, workflow=ex.wf.name):
                 outcome = await ex.advance()
         except PositionConflict:
             ex.close()
             log.info("run_lost_to_another_engine", run_id=run_id)
+            self._release_soon(run_id)  # a no-op unless the head still names us
             return None
         except BaseException:
             ex.close()
-            self.spawn(self.release(run_id))
+            self._release_soon(run_id)
             raise
         finally:
             del self.active[run_id]
@@ -69,6 +75,27 @@ class Holding:
         if outcome in ("suspended", "paused"):
             self.park(ex)
         return outcome
+
+    def _release_soon(self, run_id: str) -> None:
+        """Release off the driver's path: its caller may be cancelled, and it holds the
+        run's lock until it unwinds."""
+        self._releasing.add(run_id)
+        self._released.clear()
+
+        async def release() -> None:
+            try:
+                await self.release(run_id)
+            finally:
+                self._releasing.discard(run_id)
+                if not self._releasing:
+                    self._released.set()
+
+        self.spawn(release())
+
+    async def releases_done(self) -> None:
+        """Return once the releases this engine has begun are written."""
+        if self._releasing:
+            await self._released.wait()
 
     async def release(self, run_id: str) -> None:
         """Tell every engine that this one no longer executes the run."""

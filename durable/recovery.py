@@ -25,6 +25,7 @@ log = get_logger("durable")
 async def recover(rt: Runtime) -> list[str]:
     """Claim runs that nobody executes and continue them as background tasks."""
     claimed: list[str] = []
+    await rt.holding.releases_done()  # runs this engine just stopped executing count too
     for head in await rt.store.running_heads():
         if head.run_id in rt.holding.active or not rt.holder_gone(head):
             continue

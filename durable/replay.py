@@ -147,11 +147,16 @@ class Replay:
         """Does the code wait on a suspension (recorded or about to be)?"""
         return any(r.kind == "suspend" for r in self.requests.values())
 
-    def open_suspensions(self) -> list[Request]:
+    def open_suspensions(self, *, unwritten: bool = False) -> list[Request]:
         """The suspensions the code waits on that the log holds open: what a resume
-        may answer."""
+        may answer. ``unwritten``: also those whose ``suspended`` event is still to be
+        appended (only the engine executing the run knows of them)."""
         held = self.run.suspensions
-        return [r for k, r in self.requests.items() if r.kind == "suspend" and k in held]
+        return [r for k, r in self.requests.items()
+                if r.kind == "suspend" and (k in held or (unwritten and self._unwritten(r)))]
+
+    def _unwritten(self, req: Request) -> bool:
+        return any(t == "suspended" and d["path"] == list(req.path) for t, d in self.pending)
 
     # -- delivery --------------------------------------------------------------------------
     def deliver(self, req: Request, event: RunLog.Event, key: str | None = None) -> None:

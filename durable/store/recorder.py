@@ -152,8 +152,8 @@ class RecorderStore(Store):
             # hand-offs (~50-150 µs). If a lock is held, the writer thread waits instead.
             try:
                 done = self._insert_now(append)
-            except IntegrityError:
-                raise PositionConflict(append.run_id, append.expected) from None
+            except IntegrityError as e:  # the cause: a lost race, or a constraint of another
+                raise PositionConflict(append.run_id, append.expected) from e
             if done:
                 self.batches += 1
                 self.appends += 1
@@ -210,10 +210,12 @@ class RecorderStore(Store):
             for _, fut in batch:
                 _settle(fut, None)
             return
-        except IntegrityError:
+        except IntegrityError as e:
             if len(batch) == 1:
                 a, fut = batch[0]
-                _settle(fut, PositionConflict(a.run_id, a.expected))
+                conflict = PositionConflict(a.run_id, a.expected)
+                conflict.__cause__ = e
+                _settle(fut, conflict)
                 return
         except Exception as exc:  # the database failed: tell every waiter
             if len(batch) == 1:
