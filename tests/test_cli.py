@@ -228,3 +228,56 @@ def test_replay_check_passes_on_todays_code_and_fails_on_changed_code(tmp_path: 
     verdicts = json.loads(bad.stdout)
     assert len(verdicts) == 1 and verdicts[0]["ok"] is False
     assert "price" in verdicts[0]["error"] and "fraud-check" in verdicts[0]["error"]
+
+
+def test_reading_commands_never_create_a_database(tmp_path: Path) -> None:
+    """Issue 7, defect 11: 'runs show' in an empty folder made a durable.db there."""
+    for args in (("runs", "show", "x"), ("runs", "list"), ("runs", "suspended"),
+                 ("runs", "history", "x"), ("runs", "verify", "--all"),
+                 ("projections", "status"), ("runs", "cancel", "x")):
+        line = one_error_line(durable_cli(tmp_path, *args))
+        assert "no database at" in line and "durable demo" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_that_cannot_open_is_said_once(tmp_path: Path) -> None:
+    """Issue 7, defect 11: the message was doubled ('cannot open the store ...: cannot ...')."""
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'x.db'}"
+    done = durable_cli(tmp_path, "--db", url, "demo")
+    line = one_error_line(done)
+    assert line.count("cannot open the store") == 1
+
+
+@pytest.mark.postgres
+def test_a_nul_in_an_error_does_not_break_the_cli_on_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Issue 7, defect 4: one NUL made every later 'runs list' fail, with a traceback."""
+    script = """
+import asyncio, sys
+import durable
+
+async def main():
+    engine = durable.Engine(sys.argv[1])
+
+    @engine.workflow("nul")
+    async def nul(ctx, _):
+        def boom():
+            raise ValueError("bad\\x00byte")
+        await ctx.step("boom", boom)
+
+    async with engine:
+        await (await engine.create_run("nul")).start()
+
+asyncio.run(main())
+"""
+    subprocess.run([sys.executable, "-c", script, postgres_url], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=60)
+    for args in (("runs", "list", "--json"), ("runs", "verify", "--all"),
+                 ("projections", "rebuild")):
+        done = durable_cli(tmp_path, "--db", postgres_url, *args)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+    listed = json.loads(durable_cli(tmp_path, "--db", postgres_url, "runs", "list",
+                                    "--json").stdout)
+    assert "ValueError: bad\\x00byte" in listed["runs"][0]["error"]  # escaped, not lost

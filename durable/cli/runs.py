@@ -1,0 +1,283 @@
+"""``durable runs ...``: inspect runs, answer their suspensions, cancel and verify them."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from durable.cli.app import (
+    AppOpt,
+    DbOpt,
+    FromOpt,
+    JsonOpt,
+    OptionalRunIdArg,
+    PageOpt,
+    PerPageOpt,
+    ResourceOpt,
+    RunIdArg,
+    ThreadOpt,
+    ToOpt,
+    WorkflowOpt,
+    call,
+    check_status,
+    db_url,
+    emit_json,
+    fail,
+    must_exist,
+    runs_app,
+    with_engine,
+)
+from durable.cli.loading import engine_for_app
+from durable.demo import events_table, run_table, runs_table, suspended_table, verify_table
+from durable.demo import make_console as console
+from durable.engine import Engine
+from durable.results import RunInfo
+from durable.run import Run
+
+
+# -- runs: reading ------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    workflow: WorkflowOpt = None,
+    resource: ResourceOpt = None,
+    thread: ThreadOpt = None,
+    from_date: FromOpt = None,
+    to_date: ToOpt = None,
+    page: PageOpt = 0,
+    per_page: PerPageOpt = 50,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """List runs, newest first."""
+    check_status(status)
+    result = with_engine(ctx, db, lambda e: e.list_runs(
+        status=status, workflow=workflow, resource_id=resource, thread_id=thread,
+        from_date=from_date, to_date=to_date, page=page, per_page=per_page))
+    if as_json:
+        return emit_json(result)
+    out = console()
+    if not result.runs:
+        out.print("No runs found." if result.total == 0 else f"No runs on page {page}.")
+        return
+    out.print(runs_table(result.runs, title=f"{len(result.runs)} of {result.total} runs "
+                                              f"(page {page})"))
+
+
+@runs_app.command("suspended")
+def runs_suspended(
+    ctx: typer.Context,
+    workflow: WorkflowOpt = None,
+    resource: ResourceOpt = None,
+    thread: ThreadOpt = None,
+    from_date: FromOpt = None,
+    to_date: ToOpt = None,
+    page: PageOpt = 0,
+    per_page: PerPageOpt = 50,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """List runs waiting on a suspension (input, approval, event, timer), newest first."""
+    result = with_engine(ctx, db, lambda e: e.list_suspended_runs(
+        workflow=workflow, resource_id=resource, thread_id=thread,
+        from_date=from_date, to_date=to_date, page=page, per_page=per_page))
+    if as_json:
+        return emit_json(result)
+    if not result.runs:
+        console().print("No runs are waiting.")
+        return
+    plural = "" if result.total == 1 else "s"
+    console().print(suspended_table(result.runs, title=f"{result.total} waiting run{plural}"))
+
+
+@runs_app.command("show")
+def runs_show(ctx: typer.Context, run_id: RunIdArg, as_json: JsonOpt = False,
+              db: DbOpt = None) -> None:
+    """Show one run: status, output or error, and what it waits on."""
+    info = with_engine(ctx, db, lambda e: e.get_run(run_id))
+    if as_json:
+        return emit_json(info)
+    console().print(run_table(info))
+
+
+@runs_app.command("history")
+def runs_history(ctx: typer.Context, run_id: RunIdArg, as_json: JsonOpt = False,
+                 db: DbOpt = None) -> None:
+    """Print a run's event log, oldest first."""
+    events = with_engine(ctx, db, lambda e: e.history(run_id))
+    if as_json:
+        return emit_json(events)
+    console().print(events_table(events, title=f"History of run {run_id}"))
+
+
+@runs_app.command("state")
+def runs_state(
+    ctx: typer.Context,
+    run_id: RunIdArg,
+    at: Annotated[int, typer.Option("--at", help="Event position (1-based).",
+                                    show_default=False)],
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Show the run as it stood right after event number --at."""
+    info = with_engine(ctx, db, lambda e: e.state_at(run_id, at))
+    if as_json:
+        return emit_json(info)
+    console().print(run_table(info, title=f"Run {run_id} after event {at}"))
+
+
+@runs_app.command("verify")
+def runs_verify(
+    ctx: typer.Context,
+    run_id: OptionalRunIdArg = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Verify every run.")] = False,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Check runs' tamper-evident hash chains; exits 1 if any was altered."""
+    if (run_id is None) == (not all_runs):
+        fail("give either a run id or --all", 2)
+    results = with_engine(ctx, db, lambda e: verify_runs(e, run_id))
+    bad = [r for r, ok in results.items() if not ok]
+    if as_json:
+        emit_json([{"run_id": r, "valid": ok} for r, ok in results.items()])
+    else:
+        console().print(verify_table(results))
+    if bad:
+        fail(f"{len(bad)} of {len(results)} run(s) failed verification: their stored "
+             f"history was altered ({', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''})")
+
+
+async def verify_runs(engine: Engine, run_id: str | None) -> dict[str, bool]:
+    """``{run_id: chain is intact}`` for one run, or every run when ``run_id`` is None."""
+    if run_id is not None:
+        return {run_id: await engine.verify(run_id)}
+    ids = [info.run_id for info in await all_runs(engine)]
+    return {rid: await engine.verify(rid) for rid in ids}
+
+
+async def all_runs(engine: Engine, per_page: int = 500) -> list[RunInfo]:
+    """Every run in the store, paging through ``list_runs``."""
+    runs: list[RunInfo] = []
+    page = 0
+    while True:
+        result = await engine.list_runs(page=page, per_page=per_page)
+        runs.extend(result.runs)
+        if not result.runs or len(runs) >= result.total:
+            return runs
+        page += 1
+
+
+# -- runs: acting -------------------------------------------------------------------
+@runs_app.command("cancel")
+def runs_cancel(
+    ctx: typer.Context,
+    run_id: RunIdArg,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; kept in the log.")] = None,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Cancel a run (a finished run is left as it is)."""
+
+    async def cancel(engine: Engine) -> tuple[str, RunInfo]:
+        before = await engine.get_run(run_id)
+        result = await Run(engine, run_id, before.workflow).cancel(reason)
+        return before.status, result
+
+    before, result = with_engine(ctx, db, cancel)
+    if as_json:
+        return emit_json(result)
+    if before in ("succeeded", "failed", "cancelled"):
+        console().print(f"Run {run_id} had already {before}; nothing to cancel.")
+    else:
+        console().print(f"Run {run_id} is now {result.status}.")
+
+
+@runs_app.command("resume")
+def runs_resume(
+    ctx: typer.Context,
+    run_id: RunIdArg,
+    step: Annotated[str | None, typer.Option(
+        "--step", help="Which suspension: a step id or a path like review.2.approve. "
+        "Needed only when the run waits on more than one.")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Resume data, as JSON.")] = None,
+    app_spec: AppOpt = None,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Answer a run's suspension (or continue a paused run) and execute it, here or
+    wherever it executes; prints the run once it settles again."""
+    try:
+        value = json.loads(data) if data is not None else None
+    except json.JSONDecodeError as e:
+        fail(f"--data is not valid JSON: {e}", 2)
+    if not app_spec:
+        fail("resuming runs the workflow's code: pass --app MODULE:ENGINE (or set $DURABLE_APP)",
+             2)
+    url = db_url(ctx, db)
+    must_exist(url)
+    try:
+        engine = engine_for_app(app_spec, url)
+    except ValueError as e:
+        fail(str(e))
+
+    async def resume(engine: Engine) -> RunInfo:
+        info = await engine.get_run(run_id)
+        run = await engine.create_run(info.workflow, run_id=run_id)
+        return await run.resume(value, step=step)
+
+    result = call(engine, resume)
+    if as_json:
+        return emit_json(result)
+    console().print(run_table(result, title=f"Run {run_id} after the resume"))
+
+
+@runs_app.command("replay")
+def runs_replay(
+    ctx: typer.Context,
+    run_id: OptionalRunIdArg = None,
+    all_runs_: Annotated[bool, typer.Option("--all", help="Check every run.")] = False,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow's runs."
+                                                 )] = None,
+    app_spec: AppOpt = None,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Replay stored runs against today's code, read-only: catches non-determinism before a
+    deploy. Calls no step and writes nothing; exits 1 if any run would no longer replay."""
+    if sum([run_id is not None, all_runs_, workflow is not None]) != 1:
+        fail("give one of: a run id, --all, or --workflow W", 2)
+    if not app_spec:
+        fail("replaying runs the workflow's code: pass --app MODULE:ENGINE (or set $DURABLE_APP)",
+             2)
+    url = db_url(ctx, db)
+    must_exist(url)
+    try:
+        engine = engine_for_app(app_spec, url)
+    except ValueError as e:
+        fail(str(e))
+
+    async def replay(engine: Engine) -> list[Any]:
+        if run_id is not None:
+            ids = [run_id]
+        else:
+            ids = [r.run_id for r in await all_runs(engine)
+                   if workflow is None or r.workflow == workflow]
+        return [await engine.check_replay(i) for i in ids]
+
+    checks = call(engine, replay)
+    bad = [c for c in checks if not c.ok]
+    if as_json:
+        emit_json(checks)
+    else:
+        for c in checks:
+            mark = "ok " if c.ok else "FAIL"
+            console().print(f"{mark} {c.run_id} ({c.status}){'' if c.ok else ': ' + str(c.error)}")
+        console().print(f"{len(checks) - len(bad)} of {len(checks)} run(s) replay cleanly.")
+    if bad:
+        fail(f"{len(bad)} run(s) no longer replay against this code")
+
+
