@@ -123,10 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             from benchmarks.breakdown import run_breakdown
 
-            try:
-                results["breakdown"] = run_breakdown(targets, counts["floor"], args.repeats)
-            except Exception as e:  # internals moved: say so, keep the main results
-                notes.append(f"--profile breakdown failed: {type(e).__name__}: {e}")
+            results["breakdown"] = run_breakdown(targets, counts["floor"], args.repeats)
     finally:
         if pg is not None:
             core.drop_postgres(pg)

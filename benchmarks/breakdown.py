@@ -1,7 +1,7 @@
 """``--profile``: where one SQLite append's time goes, rung by rung, plus cProfile of B1.
 
 This pass reaches into the store (its recorder, its SQL) to strip layers off one
-at a time; if the internals moved, it reports what failed instead of a figure.
+at a time; if the internals moved, it fails, so that it is mended.
 """
 
 from __future__ import annotations
@@ -38,15 +38,19 @@ async def _capture(t: Target, tag: str) -> tuple[Any, Any, str]:
     seen: list[Any] = []
     async with engine:
         st: Any = engine.store
-        orig = st._insert_sync
+        batched, inline = st._insert_sync, st._insert_now
 
         def spy(appends: Any) -> None:
             seen.extend(appends)
-            orig(appends)
+            batched(appends)
 
-        st._insert_sync = spy
+        def spy_inline(append: Any) -> bool:
+            seen.append(append)
+            return inline(append)  # type: ignore[no-any-return]
+
+        st._insert_sync, st._insert_now = spy, spy_inline
         await (await engine.create_run("ten-steps")).start(0)
-        st._insert_sync = orig
+        st._insert_sync, st._insert_now = batched, inline
         insert_sql = st.recorder.insert_events_statement
     step = next(a for a in seen if a.events[0].type == "step_completed")
     return step, insert_sql, getattr(engine.store, "path", "")
@@ -59,8 +63,11 @@ def _ids(i: int) -> tuple[str, int]:
 
 def _raw_rungs(db: str, schema_from: str, sync: str, step: Any, insert_sql: str,
                n: int) -> dict[str, float]:
-    from durable.store.base import head_params
-    from durable.store.sqlite import _UPSERT_HEAD
+    from durable.store.sql import upsert_head_sql
+    from durable.store.types import head_params
+    from projections.dialect import SQLITE
+
+    upsert_head = upsert_head_sql(SQLITE)
 
     src = sqlite3.connect(schema_from)
     ddl = [r[0] for r in src.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")]
@@ -81,7 +88,7 @@ def _raw_rungs(db: str, schema_from: str, sync: str, step: Any, insert_sql: str,
             conn.execute("BEGIN")
             conn.execute(insert_sql, (rid, pos, stored.topic, stored.state))
             if with_head:
-                conn.execute(_UPSERT_HEAD, (rid, *hp[1:]))
+                conn.execute(upsert_head, (rid, *hp[1:]))
             conn.execute("COMMIT")
         out[rung] = (time.perf_counter() - t0) / n * 1e6
     conn.close()
@@ -90,7 +97,7 @@ def _raw_rungs(db: str, schema_from: str, sync: str, step: Any, insert_sql: str,
 
 def _appends(store: Any, step: Any, n: int, prefix: str) -> list[Any]:
     from durable.events import new_event
-    from durable.store.base import Append
+    from durable.store.types import Append
 
     ev0 = step.events[0]
     out = []

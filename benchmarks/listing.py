@@ -9,7 +9,7 @@ the rest succeeded), on SQLite (a file, WAL) and PostgreSQL (a temporary databas
 The stores are filled through the store's own write path: for every run the appends
 a real run of ``step -> suspend`` (or ``step -> return``) makes, one per commit as the
 engine makes them (``started``; ``step_completed``; ``suspended`` or ``succeeded``),
-with the heads and listing rows the engine computes (``head_of``, ``open_rows``),
+with the heads and listing rows the engine computes (``head_row``, ``open_rows``),
 handed to the store's ``_insert_sync`` 2,000 appends per transaction. The runs index
 then catches up through ``store.catch_up()``. Each store is filled once per
 invocation; the repeats measure it again with a fresh ``Engine``.
@@ -40,11 +40,12 @@ from typing import Any
 
 import durable
 from benchmarks import core, report
-from durable.engine import head_of, make_filter
 from durable.events import TERMINAL, new_event
 from durable.owner import Owner
+from durable.reads import make_filter
 from durable.store import Append, open_store
-from projections.suspended import open_rows
+from durable.store.types import open_rows
+from durable.writer import head_row
 
 SMALL = 10_000  # the small store, and the number of waiting runs in every store
 WORKFLOWS, RESOURCES, THREADS = 20, 100, 40  # a filter on one value selects 5%, 1%, 2.5%
@@ -95,7 +96,7 @@ def run_appends(pop: Population, owner: Owner) -> Iterator[Append]:
     waiting ones (a random ``pop.suspended`` of them) then suspend with a
     ``{"price": n}`` payload, the others return. Each event is its own append, as
     each is its own commit in a real run; the head and the open suspensions of each
-    append are what ``Execution._prepare`` computes.
+    append are what ``durable.writer.Writer.append`` computes.
     """
     rng = random.Random(SEED)
     waiting = set(rng.sample(range(pop.runs), pop.suspended))
@@ -127,7 +128,7 @@ def run_appends(pop: Population, owner: Owner) -> Iterator[Append]:
             prev = e.hash
             run = e.mutate(run)
             touched = pos == 1 or type_ in ("suspended", "resumed") or type_ in TERMINAL
-            yield Append(run_id, pos - 1, [e], head_of(run, owner, 30.0),
+            yield Append(run_id, pos - 1, [e], head_row(run, owner, 30.0),
                          suspensions=open_rows(run) if touched else None)
 
 

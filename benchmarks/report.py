@@ -697,7 +697,7 @@ def listing_markdown(lres: dict[str, Any]) -> str:
         "is what a real run of `step -> suspend` (or `step -> return`) writes: `started`, "
         "`step_completed`, then `suspended` with a payload `{\"price\": n}` (or `succeeded`), "
         "each event its own append with the head row and listing rows the engine computes "
-        "(`head_of`, `open_rows`), written through the store's own `_insert_sync`, "
+        "(`head_row`, `open_rows`), written through the store's own `_insert_sync`, "
         f"{s['appends_per_transaction']:,} appends per transaction (SQLite at "
         "`synchronous=OFF` while filling only). Runs are created evenly over "
         f"{s['span_days']} days; workflow, resource_id and thread_id are drawn from "

@@ -32,11 +32,12 @@ Predicate = Callable[[Head], bool]
 class Watcher:
     def __init__(
         self, store: Store, active: Callable[[], Mapping[str, Execution]], *,
-        timeout: float = 1.0,
+        timeout: float = 1.0, gap: float = 0.02,
     ) -> None:
         self.store = store
         self.active = active
         self.timeout = timeout
+        self.gap = gap
         self._waiters: dict[str, list[tuple[Predicate, asyncio.Future[Head]]]] = {}
         self._kick = asyncio.Event()
         self._feed: ChangeFeed | None = None
@@ -97,6 +98,9 @@ class Watcher:
             try:
                 changed = await self._feed.wait(self.timeout)
                 await self._look(changed)
+                # Coalesce: under a stream of commits (this engine's own, mostly), look
+                # at most every `gap` seconds; what changed meanwhile is seen next time.
+                await asyncio.sleep(self.gap)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database is unreachable: try again on the next round

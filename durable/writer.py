@@ -186,25 +186,7 @@ class Writer:
         return {"path": list(path), "result": value, "attempt": attempt}, {}
 
     def _head(self, run: RunLog, *, hold: bool) -> Head:
-        owner = self.owner() if hold else None
-        return Head(
-            run_id=run.id,
-            workflow=run.workflow,
-            version=run.workflow_version,
-            status=run.status,
-            position=run.version,
-            resource_id=run.resource_id,
-            thread_id=run.thread_id,
-            parent_run_id=run.parent_run_id,
-            created_at=run.created_on.timestamp(),
-            updated_at=run.modified_on.timestamp(),
-            suspended_at=run.suspended_at.timestamp() if run.suspended_at else None,
-            owner_id=owner.id if owner else None,
-            owner_host=owner.host if owner else None,
-            owner_pid=owner.pid if owner else None,
-            owner_start=owner.start if owner else None,
-            lease_until=time.time() + self.lease_seconds if owner else None,
-        )
+        return head_row(run, self.owner() if hold else None, self.lease_seconds)
 
     def _snapshot_later(self, run: RunLog) -> None:
         """Snapshot a run off the request path: the caller does not wait for it."""
@@ -231,6 +213,28 @@ class Writer:
             elif e.type == "cancelled":
                 fields["reason"] = e.data.get("reason")
             log.info(f"run_{e.type}", **fields)
+
+
+def head_row(run: RunLog, owner: Owner | None, lease_seconds: float) -> Head:
+    """The head row of a folded run, naming ``owner`` as its holder (None: nobody)."""
+    return Head(
+        run_id=run.id,
+        workflow=run.workflow,
+        version=run.workflow_version,
+        status=run.status,
+        position=run.version,
+        resource_id=run.resource_id,
+        thread_id=run.thread_id,
+        parent_run_id=run.parent_run_id,
+        created_at=run.created_on.timestamp(),
+        updated_at=run.modified_on.timestamp(),
+        suspended_at=run.suspended_at.timestamp() if run.suspended_at else None,
+        owner_id=owner.id if owner else None,
+        owner_host=owner.host if owner else None,
+        owner_pid=owner.pid if owner else None,
+        owner_start=owner.start if owner else None,
+        lease_until=time.time() + lease_seconds if owner else None,
+    )
 
 
 def _save(run: RunLog) -> dict[str, Any]:

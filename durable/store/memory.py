@@ -178,6 +178,7 @@ class _LocalFeed(ChangeFeed):
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self.loop = None
+        self.thread = threading.get_ident()
         self.waiter: asyncio.Future[None] | None = None
         self.ids: set[str] = set()
 
@@ -185,17 +186,20 @@ class _LocalFeed(ChangeFeed):
         loop = self.loop
         if loop is None:
             return
-
-        def set_() -> None:
-            self.ids |= run_ids
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_result(None)
-
+        if threading.get_ident() == self.thread:  # an inline commit: no hand-off needed
+            self._set(run_ids)
+            return
         with contextlib.suppress(RuntimeError):  # the loop has closed
-            loop.call_soon_threadsafe(set_)
+            loop.call_soon_threadsafe(self._set, run_ids)
+
+    def _set(self, run_ids: set[str]) -> None:
+        self.ids |= run_ids
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def wait(self, timeout: float) -> set[str] | None:
         loop = self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
         if not self.ids:
             waiter = self.waiter = loop.create_future()
             timer = loop.call_later(timeout, _wake, waiter)

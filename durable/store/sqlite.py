@@ -252,6 +252,7 @@ class _DataVersionFeed(ChangeFeed):
         self.path, self.every = path, every
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
+        self._last = 0.0  # when a change was last reported (event loop time)
 
     def _read(self) -> int | None:
         try:
@@ -267,10 +268,14 @@ class _DataVersionFeed(ChangeFeed):
         deadline = loop.time() + timeout
         if self._version is None:
             self._version = self._read()
+        # Under a stream of commits, report at most once every `every` seconds: a busy
+        # engine's own commits change the version too, and each report costs a read.
+        await asyncio.sleep(max(0.0, min(self._last + self.every - loop.time(), timeout)))
         while True:
             version = self._read()
             if version is None or version != self._version:
                 self._version = version
+                self._last = loop.time()
                 return None
             remaining = deadline - loop.time()
             if remaining <= 0:
