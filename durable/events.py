@@ -21,7 +21,7 @@ from eventsourcing.domain import (
 )
 from eventsourcing.utils import register_topic
 
-from durable.paths import Path, path_key
+from durable.paths import path_key
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 GENESIS_HASH = ""
@@ -258,9 +258,6 @@ class RunLog(BaseAggregate[str]):
             run.error = self.data.get("error")
             run.suspensions = {}
             run.last_hash = self.hash
-
-    def open_paths(self) -> list[Path]:
-        return [s["path"] for s in self.suspensions.values()]
 
 
 @dataclass(frozen=True)
