@@ -37,13 +37,19 @@ def process_start(pid: int) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (killed, not yet reaped by its parent)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True  # no /proc here: existing is all we can tell
+    return stat[stat.rindex(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 @dataclass(frozen=True)
