@@ -10,11 +10,12 @@ one :class:`~durable.writer.Writer`, the only code that appends to a log.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from durable import commands, recovery
 from durable.errors import StoreUnavailable
@@ -42,6 +43,29 @@ from durable.watch import Watcher
 from durable.writer import Writer
 
 log = get_logger("durable")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_use(method: Callable[Concatenate[Engine, P], Coroutine[Any, Any, R]]
+            ) -> Callable[Concatenate[Engine, P], Coroutine[Any, Any, R]]:
+    """A call that uses the open engine: ``close()`` waits for it to finish."""
+
+    @functools.wraps(method)
+    async def call(self: Engine, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        self._runtime()  # open, and not closing
+        self._calls += 1
+        self._quiet.clear()
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._quiet.set()
+
+    return call
+
 
 __all__ = ["Engine", "Run", "WorkflowDef"]
 
@@ -74,6 +98,10 @@ class Engine:
         self._reads: Reads | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._calls = 0  # calls in progress (see _in_use)
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -114,19 +142,25 @@ class Engine:
         return self
 
     async def close(self) -> None:
-        """Stop every run executing here (each is left for any engine to continue),
-        then close the store."""
+        """Stop every run executing here (each is left for any engine to continue), let
+        the calls in progress end, then close the store."""
         rt = self._rt
-        if rt is None:
+        if rt is None or self._closing:
             return
-        await rt.holding.stop_all()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        await rt.watcher.close()
-        self._rt = self._reads = None
-        await self.store.close()
+        self._closing = True
+        try:
+            await rt.holding.stop_all()  # drivers stop; none may start from here on
+            await rt.watcher.close()  # callers waiting for runs elsewhere stop waiting
+            await self._quiet.wait()  # calls in progress end (their runs released)
+            while self._background:  # releases, snapshots, recovered runs winding down
+                await asyncio.gather(*self._background, return_exceptions=True)
+            for task in self._loops:
+                task.cancel()
+            await asyncio.gather(*self._loops, return_exceptions=True)
+            self._rt = self._reads = None
+            await self.store.close()
+        finally:
+            self._closing = False
 
     async def __aenter__(self) -> Engine:
         return await self.open()
@@ -143,6 +177,11 @@ class Engine:
         return EngineStats(executing=len(rt.holding.active), parked=len(rt.holding.parked),
                            cached_runs=self._reads.cached, background=len(self._background))
 
+    def executing(self) -> list[str]:
+        """The ids of the runs executing in this engine right now."""
+        return list(self._runtime().holding.active)
+
+    @_in_use
     async def flush(self) -> None:
         """Wait for the work this engine does off the request path (snapshots, releases)
         to finish; runs it continues in the background (recovered ones) are not waited for."""
@@ -165,7 +204,7 @@ class Engine:
                 log.warning("projection_catch_up_failed", exc_info=True)
 
     def _runtime(self) -> Runtime:
-        if self._rt is None:
+        if self._rt is None or self._closing:
             raise RuntimeError(
                 "the engine is not open: use 'async with engine:' or 'await engine.open()'"
             )
@@ -203,6 +242,7 @@ class Engine:
         return self._registry.all()
 
     # -- runs ---------------------------------------------------------------------------
+    @_in_use
     async def create_run(
         self, name: str, *, run_id: str | None = None, resource_id: str | None = None,
         thread_id: str | None = None,
@@ -221,27 +261,33 @@ class Engine:
                 )
         return Run(self, run_id, name, resource_id, thread_id)
 
+    @_in_use
     async def get_run(self, run_id: str) -> RunInfo:
         """The run as its log says now; :class:`RunNotFound` if there is none."""
         return await self._read().get_run(run_id)
 
+    @_in_use
     async def history(self, run_id: str) -> list[Event]:
         """The run's log, oldest first."""
         return await self._read().history(run_id)
 
+    @_in_use
     async def state_at(self, run_id: str, position: int) -> RunInfo:
         """The run as it stood after event number ``position`` (1-based)."""
         return await self._read().state_at(run_id, position)
 
+    @_in_use
     async def verify(self, run_id: str) -> bool:
         """Check the run's tamper-evident chain: False if anything stored was altered."""
         return await self._read().verify(run_id)
 
+    @_in_use
     async def check_replay(self, run_id: str) -> ReplayCheck:
         """Replay the run's whole log against today's code, read-only: calls no step and
         writes nothing; ``ok=False`` where the code would not reproduce the history."""
         return await self._read().check_replay(run_id)
 
+    @_in_use
     async def list_runs(
         self, *, status: str | None = None, workflow: str | None = None,
         resource_id: str | None = None, thread_id: str | None = None,
@@ -253,6 +299,7 @@ class Engine:
                         per_page)
         return await self._read().list_runs(f)
 
+    @_in_use
     async def list_suspended_runs(
         self, *, workflow: str | None = None, resource_id: str | None = None,
         thread_id: str | None = None, from_date: datetime | None = None,
@@ -262,15 +309,18 @@ class Engine:
         f = make_filter(None, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
         return await self._read().list_suspended(f)
 
+    @_in_use
     async def projections(self) -> list[ViewStatus]:
         """Where each read model stands: its position in the log, and its lag."""
         return await self._read().projections()
 
+    @_in_use
     async def rebuild_projections(self) -> list[ViewStatus]:
         """Drop the read models and build them again from the logs, while runs go on."""
         return await self._read().rebuild_projections()
 
     # -- commands -------------------------------------------------------------------------
+    @_in_use
     async def start_run(self, handle: Run, input: Any, initial_state: dict[str, Any] | None,
                         request_context: dict[str, Any] | None) -> RunResult:
         return await commands.start(
@@ -278,13 +328,16 @@ class Engine:
             resource_id=handle.resource_id, thread_id=handle.thread_id,
             initial_state=initial_state, request_context=request_context)
 
+    @_in_use
     async def resume_run(self, run_id: str, data: Any, step: str | Path | list[str | int] | None,
                          kind: str | None = None) -> RunResult:
         return await commands.resume(self._runtime(), run_id, data, step, kind)
 
+    @_in_use
     async def cancel_run(self, run_id: str, reason: str | None) -> RunResult:
         return await commands.cancel(self._runtime(), run_id, reason)
 
+    @_in_use
     async def pause_run(self, run_id: str) -> RunResult:
         return await commands.pause(self._runtime(), run_id)
 
@@ -300,11 +353,13 @@ class Engine:
         return await self.resume_run(run_id, {"approved": False, "reason": reason}, step,
                                      kind="approval")
 
+    @_in_use
     async def recover(self) -> list[str]:
         """Claim the runs left ``running`` with nobody executing them, continue them as
         background tasks of this engine (stopped by :meth:`close`), and return their ids."""
         return await recovery.recover(self._runtime())
 
+    @_in_use
     async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
         """The run once it settles (not ``running``) wherever it executes; ``TimeoutError``
         after ``timeout`` seconds."""

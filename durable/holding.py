@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from durable.errors import PositionConflict
+from durable.errors import EngineClosed, PositionConflict
 from durable.execution import Execution
 from durable.logs import get_logger
 from durable.run_locks import RunLocks
@@ -42,6 +42,7 @@ class Holding:
         self.parked: OrderedDict[str, Execution] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.closing = False  # stop_all() began: no run starts executing here any more
         self._releasing: set[str] = set()
         self._released = asyncio.Event()
 
@@ -53,6 +54,13 @@ class Holding:
         way out raises, after the run was released.
         """
         run_id = ex.run_id
+        if self.closing:  # claimed as the engine closes: hand it back at once
+            self.active.pop(run_id, None)
+            if not self.active:
+                self._idle.set()
+            ex.close()
+            self._release_soon(run_id)
+            raise EngineClosed(run_id)
         self.active[run_id] = ex
         self._idle.clear()
         self.busy()
@@ -97,6 +105,12 @@ class Holding:
         if self._releasing:
             await self._released.wait()
 
+    def reserve(self, ex: Execution) -> None:
+        """A run claimed here, to be driven by a task about to start: it counts as
+        executing here from now on."""
+        self.active[ex.run_id] = ex
+        self._idle.clear()
+
     async def release(self, run_id: str) -> None:
         """Tell every engine that this one no longer executes the run."""
         async with self.locks.hold(run_id):  # a new driver of the run here goes first
@@ -132,7 +146,9 @@ class Holding:
             ex.close()
 
     async def stop_all(self) -> None:
-        """The engine closes: every run executing here stops where it stands."""
+        """The engine closes: every run executing here stops where it stands, and none
+        starts from now on."""
+        self.closing = True
         for ex in list(self.active.values()):
             ex.stop()
         await self._idle.wait()

@@ -37,6 +37,7 @@ async def recover(rt: Runtime) -> list[str]:
         if ex is None:
             continue
         claimed.append(head.run_id)
+        rt.holding.reserve(ex)
         rt.spawn(_continue(rt, ex), "durable-recovered")
     return claimed
 

@@ -15,6 +15,10 @@ Commands (each prints one JSON line on stdout):
   fork URL RUN_ID GATE_DIR
       the engine is made at import time; this process forks, the child opens it and
       starts a 'gated' run, and the parent prints the child's pid and stays alive.
+  serve URL EFFECTS_FILE
+      an engine taking commands as JSON lines on stdin ({"id", "op", "args"}), each
+      answered on stdout ({"id", "ok"} or {"id", "error": {"type", "message"}}),
+      commands running concurrently; for the state machine of tests/test_machine.py.
 """
 
 from __future__ import annotations
@@ -134,6 +138,54 @@ def fork(run_id: str, gate_dir: str) -> None:
     time.sleep(3600)
 
 
+async def serve(url: str, effects: str) -> None:
+    from tests.test_machine import register_machine_workflows
+
+    engine = durable.Engine(url)
+    register_machine_workflows(engine, effects)
+    await engine.open()
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    async def answer(request: dict[str, Any]) -> None:
+        op, args = request["op"], request["args"]
+        reply: dict[str, Any] = {"id": request["id"]}
+        try:
+            if op == "start":
+                run = await engine.create_run(args["workflow"], run_id=args["run_id"],
+                                              resource_id=args["resource_id"])
+                result: Any = await run.start(args["input"])
+            elif op == "resume":
+                result = await engine.resume_run(args["run_id"], args["data"], args["step"])
+            elif op == "cancel":
+                result = await engine.cancel_run(args["run_id"], "machine")
+            elif op == "pause":
+                result = await engine.pause_run(args["run_id"])
+            elif op == "recover":
+                result = await engine.recover()
+            elif op == "executing":
+                result = engine.executing()
+            else:
+                raise ValueError(f"unknown op {op!r}")
+            reply["ok"] = msgspec.to_builtins(result)
+        except Exception as e:
+            reply["error"] = {"type": type(e).__name__, "message": str(e)}
+        print(json.dumps(reply), flush=True)
+
+    asyncio.get_running_loop().run_in_executor(None, read)
+    tasks = set()
+    while line := await lines.get():
+        task = asyncio.ensure_future(answer(json.loads(line)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await engine.close()
+
+
 def main(argv: list[str]) -> None:
     command = argv[0]
     if command == "start":
@@ -143,6 +195,8 @@ def main(argv: list[str]) -> None:
     elif command == "resume":
         url, run_id, step, data = argv[1:5]
         asyncio.run(resume(url, run_id, step, json.loads(data)))
+    elif command == "serve":
+        asyncio.run(serve(argv[1], argv[2]))
     elif command == "fork":
         fork(argv[2], argv[3])
     else:
