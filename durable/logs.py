@@ -44,4 +44,5 @@ def get_logger(name: str = "durable") -> Any:
             structlog.stdlib.render_to_log_kwargs,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,  # else the lazy proxy binds anew on every call
     )

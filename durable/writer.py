@@ -15,6 +15,7 @@ produce one winner; that is the only lock the design needs.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from durable.store.base import Store
 from durable.store.types import Append, Head, open_rows
 
 log = get_logger("durable")
+_stdlib_log = logging.getLogger("durable")
 
 Item = tuple[str, dict[str, Any]]  # an event to append: its type and data
 
@@ -201,6 +203,8 @@ class Writer:
         self.spawn(save())
 
     def _log(self, events: list[RunLog.Event], run: RunLog) -> None:
+        if not _stdlib_log.isEnabledFor(logging.INFO):  # the common case: cost nothing
+            return
         for e in events:
             if e.type not in LIFECYCLE:
                 continue

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
@@ -86,6 +86,14 @@ class _Pool(SQLiteConnectionPool):
 
     synchronous = "FULL"
 
+    @staticmethod
+    def configure(conn: sqlite3.Connection, synchronous: str) -> None:
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA wal_autocheckpoint=20000")
+        # Listings probe a table of every run by key: let reads come from the page cache
+        # the connections share (mmap) rather than each one's 2 MB private cache.
+        conn.execute("PRAGMA mmap_size=1073741824")
+
     def _create_connection(self) -> SQLiteConnection:
         # Two processes opening a new file at once both find it not yet in WAL mode and
         # both switch it; the loser's switch fails at once with "database is locked"
@@ -98,11 +106,7 @@ class _Pool(SQLiteConnectionPool):
                 if "locked" not in str(e) or attempt == 49:
                     raise
                 time.sleep(0.02)
-        conn._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn._sqlite_conn.execute("PRAGMA wal_autocheckpoint=20000")
-        # Listings probe a table of every run by key: let reads come from the page cache
-        # the connections share (mmap) rather than each one's 2 MB private cache.
-        conn._sqlite_conn.execute("PRAGMA mmap_size=1073741824")
+        self.configure(conn._sqlite_conn, self.synchronous)
         return conn
 
 
@@ -141,6 +145,9 @@ class SQLiteStore(SQLStore):
         self.datastore: SQLiteDatastore | None = None
         self.recorder: _Recorder | None = None
         self._checkpointer: _Checkpointer | None = None
+        # The connection inline commits use (busy timeout 0), and who uses it now.
+        self._inline: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()
 
     def _open_sync(self) -> None:
         ds = SQLiteDatastore(self.path, originator_id_type="text", lock_timeout=LOCK_TIMEOUT)
@@ -160,8 +167,16 @@ class SQLiteStore(SQLStore):
         if not pool.is_sqlite_memory_mode:
             self._checkpointer = _Checkpointer(self.path)
             self._checkpointer.start()
+            self._inline = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                           check_same_thread=False)
+            self._inline.row_factory = sqlite3.Row
+            _Pool.configure(self._inline, self.synchronous)
 
     def _close_sync(self) -> None:
+        if self._inline is not None:
+            with self._inline_lock:
+                self._inline.close()
+            self._inline = None
         if self._checkpointer is not None:
             self._checkpointer.stop.set()
             self._checkpointer.join()
@@ -196,38 +211,32 @@ class SQLiteStore(SQLStore):
     def _insert_now(self, append: Append) -> bool:
         """Commit on the caller's thread, or return False at once if that would wait.
 
-        The event loop must never block on a lock: another thread of this process
-        may hold the pool's writer connection, or another process SQLite's write
-        lock (for up to the 30 s busy timeout). Then the writer thread waits instead.
+        The event loop must never block on a lock: another connection (the writer
+        thread's, or another process's) may hold SQLite's write lock for up to the
+        30 s busy timeout. So inline commits use a connection of their own whose busy
+        timeout is 0: if the lock is taken, the writer thread waits for it instead.
         """
-        assert self.datastore is not None and self.recorder is not None
-        pool = self.datastore.pool
-        try:
-            conn = pool.get_connection(timeout=0, is_writer=True)
-        except OperationalError:  # the pool's writer connection is in use
+        assert self.recorder is not None
+        raw = self._inline
+        if raw is None or not self._inline_lock.acquire(blocking=False):
             return False
-        raw: sqlite3.Connection = conn._sqlite_conn
         try:
-            raw.execute("PRAGMA busy_timeout = 0")
             try:
-                try:
-                    raw.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError:  # another connection holds the write lock
-                    return False
-                try:
-                    self.recorder._insert_events(SQLiteCursor(raw.cursor()), append.stored,
-                                                 appends=[append])
-                    raw.commit()
-                except sqlite3.IntegrityError as e:
-                    raw.rollback()
-                    raise IntegrityError(e) from e
-                except BaseException:
-                    raw.rollback()
-                    raise
-            finally:
-                raw.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT * 1000}")
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # another connection holds the write lock
+                return False
+            try:
+                self.recorder._insert_events(SQLiteCursor(raw.cursor()), append.stored,
+                                             appends=[append])
+                raw.commit()
+            except sqlite3.IntegrityError as e:
+                raw.rollback()
+                raise IntegrityError(e) from e
+            except BaseException:
+                raw.rollback()
+                raise
         finally:
-            pool.put_connection(conn)
+            self._inline_lock.release()
         return True
 
     def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None:
