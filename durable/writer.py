@@ -48,6 +48,9 @@ class Tail:
     # (status, owner) of the head row this writer wrote last; None when unknown (after
     # a conflict, or an append by someone else): the next append writes the full row.
     head_key: tuple[str, str | None] | None = None
+    # Someone else appended while this engine held the run (a resume from elsewhere):
+    # they may be waiting for it to settle, so say when it does.
+    waited_on: bool = False
 
     @property
     def run_id(self) -> str:
@@ -92,7 +95,7 @@ class Writer:
         head = self._head(run, hold=True)
         await self.store.append(Append(
             run_id=run_id, expected=0, events=[event], head=head, suspensions=[],
-            notify=True, inline=self.alone(),
+            inline=self.alone(),
         ))
         tail.head_key = (head.status, head.owner_id)
         self._log([event], run)
@@ -138,7 +141,10 @@ class Writer:
             blobs=blobs or {},
             head_moved_only=hold and key == tail.head_key,
             keep_owner=not hold,
-            notify=not hold or run.status != status,
+            # The holder hears what others appended; whoever appended for it hears when
+            # the run settles. Nothing else is told (NOTIFY serialises commits).
+            notify=not hold or (tail.waited_on and run.status != status
+                                and run.status != "running"),
             inline=self.alone(),
         )
         try:
@@ -148,6 +154,8 @@ class Writer:
             tail.head_key = None
             raise
         tail.head_key = key
+        if append.notify and hold:
+            tail.waited_on = False
         every = self.snapshot_every
         if every and pos // every > before // every:
             self._snapshot_later(run)
@@ -160,6 +168,7 @@ class Writer:
             raise PositionConflict(tail.run_id, tail.position)
         event.mutate(tail.run)
         tail.head_key = None  # the head row is as the other writer left it
+        tail.waited_on = True
 
     async def newer(self, tail: Tail) -> list[RunLog.Event]:
         """What others appended after ``tail``."""
