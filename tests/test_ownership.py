@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import durable
+from tests.process_worker import register
 
 
 async def until(predicate: Any, timeout: float = 10.0) -> None:
@@ -30,12 +31,7 @@ def types(history: list[durable.Event]) -> list[str]:
 
 
 # -- 1. a parked copy is used only if the log has not moved ---------------------------------
-def two_questions(engine: durable.Engine) -> None:
-    @engine.workflow("two-questions")
-    async def two(ctx: durable.Context, _: Any) -> dict[str, Any]:
-        first = await ctx.suspend("first")
-        second = await ctx.suspend("second")
-        return {"first": first, "second": second}
+two_questions = register  # 'two-questions': suspends at 'first', then at 'second'
 
 
 async def test_a_parked_copy_is_not_trusted_after_another_engine_moved_the_run(
