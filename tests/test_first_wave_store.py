@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import durable
 from tests.fixtures.first_wave import RUNS, register
 
 FIXTURE = Path(__file__).with_name("fixtures") / "first_wave.db"
