@@ -105,22 +105,21 @@ def _appends(store: Any, step: Any, n: int, prefix: str) -> list[Any]:
     for i in range(n):
         rid, pos = _ids(i)
         rid = prefix + rid
-        e = new_event(rid, pos, ev0.type, ev0.data, "", ts)
+        e = new_event(rid, pos, ev0.type, ev0.payload, "", ts)
         head = msgspec.structs.replace(step.head, run_id=rid, position=pos)
         out.append(Append(run_id=rid, expected=pos - 1, events=[e], head=head, suspensions=None))
     return out
 
 
 async def _store_rungs(t: Target, tag: str, step: Any, n: int) -> dict[str, float]:
-    from eventsourcing.persistence import StoredEvent
+    from durable.store.types import to_stored
 
     engine = t.engine(f"rungs-{tag}")
     async with engine:
         st: Any = engine.store
         rec = _appends(st, step, n, f"r{tag}-")
         for a in rec:
-            s = st.mapper.to_stored_event(a.events[0])
-            a.stored = [StoredEvent(a.run_id, s.originator_version, s.topic, s.state)]
+            a.stored = [to_stored(a.events[0])]
         t0 = time.perf_counter()
         for a in rec:
             st._insert_sync([a])

@@ -41,10 +41,11 @@ from typing import Any
 import durable
 from benchmarks import core, report
 from durable.events import TERMINAL, new_event
+from durable.fold import RunLog, follow
 from durable.owner import Owner
 from durable.reads import make_filter
 from durable.store import Append, open_store
-from durable.store.types import open_rows
+from durable.store.types import open_rows, to_stored
 from durable.writer import head_row
 
 SMALL = 10_000  # the small store, and the number of waiting runs in every store
@@ -126,7 +127,10 @@ def run_appends(pop: Population, owner: Owner) -> Iterator[Append]:
         for pos, (type_, data, ts) in enumerate(items, start=1):
             e = new_event(run_id, pos, type_, data, prev, datetime.fromtimestamp(ts, UTC))
             prev = e.hash
-            run = e.mutate(run)
+            if run is None:
+                run = RunLog.begin(e)
+            else:
+                follow(run, e)
             touched = pos == 1 or type_ in ("suspended", "resumed") or type_ in TERMINAL
             yield Append(run_id, pos - 1, [e], head_row(run, owner, 30.0),
                          suspensions=open_rows(run) if touched else None)
@@ -138,11 +142,10 @@ def populate(store: Any, pop: Population) -> dict[str, Any]:
     One thread: a second one building batches while this one writes was slower, as
     the writer's many short GIL releases queue behind the builder (and the two
     cores are shared with the database server). ``generate_s`` (events, hashes,
-    heads, listing rows, the mapper's encoding) and ``insert_s`` (``_insert_sync``)
+    heads, listing rows, the events' encoding) and ``insert_s`` (``_insert_sync``)
     add up to ``seconds``.
     """
     owner = Owner.this_process()
-    to_stored = store.mapper.to_stored_event
     it = run_appends(pop, owner)
     generate = insert = 0.0
     appends = transactions = 0

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from eventsourcing.persistence import StoredEvent
 
 import durable
 from benchmarks.core import percentile
+from durable.events import decode_rows
 
 
 async def populate(url: str, runs: int, steps: int) -> list[str]:
@@ -50,7 +50,6 @@ async def measure(path: str, ids: list[str], calls: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with engine, aiosqlite.connect(path) as db:
         store: Any = engine.store
-        mapper = store.mapper
         sql = ("SELECT originator_id, originator_version, topic, state FROM stored_events "
                "WHERE originator_id = ? ORDER BY originator_version")
 
@@ -60,7 +59,7 @@ async def measure(path: str, ids: list[str], calls: int) -> dict[str, Any]:
         async def via_aiosqlite(run_id: str) -> int:
             async with db.execute(sql, (run_id,)) as cur:
                 rows = await cur.fetchall()
-            return len([mapper.to_domain_event(StoredEvent(*r)) for r in rows])
+            return len(decode_rows(rows))
 
         for name, read in (("thread pool (recorder)", pool), ("aiosqlite", via_aiosqlite)):
             for _ in range(50):

@@ -32,8 +32,19 @@ from durable.errors import (
     RunAlreadyStarted,
     RunNotFound,
 )
-from durable.events import TERMINAL, fold
+from durable.events import (
+    TERMINAL,
+    Cancelled,
+    Empty,
+    EventType,
+    Recovered,
+    Resumed,
+    Started,
+    Status,
+    encode_raw,
+)
 from durable.execution import Execution
+from durable.fold import fold
 from durable.paths import parse_path, path_key
 from durable.recovery import claim
 from durable.replay import validate_resume
@@ -79,23 +90,23 @@ async def _status(rt: Runtime, run_id: str) -> str:
 def started_data(
     workflow: str, version: str | None, input: Any, initial_state: Any, request_context: Any,
     resource_id: str | None, thread_id: str | None,
-) -> dict[str, Any]:
-    """The ``started`` event's data; a ``ValueError`` for what cannot be stored."""
+) -> Started:
+    """The ``started`` event's payload; a ``ValueError`` for what cannot be stored."""
     for name, value in (("initial_state", initial_state), ("request_context", request_context)):
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"{name} must be a dict (or None), not a {type(value).__name__}")
     try:
-        return {
-            "workflow": workflow,
-            "version": version,
-            "input": canonical(input),
-            "state": canonical(initial_state or {}),
-            "request_context": canonical(request_context or {}),
-            "resource_id": resource_id,
-            "thread_id": thread_id,
-            "parent_run_id": None,
-            "seed": random.getrandbits(63),
-        }
+        return Started(
+            workflow=workflow,
+            version=version,
+            input=canonical(input),
+            state=canonical(initial_state or {}),
+            request_context=canonical(request_context or {}),
+            resource_id=resource_id,
+            thread_id=thread_id,
+            parent_run_id=None,
+            seed=random.getrandbits(63),
+        )
     except (TypeError, ValueError, OverflowError, UnicodeError) as e:
         raise ValueError(f"the run's input cannot be stored: {e}") from None
 
@@ -163,16 +174,17 @@ async def _resume_held(
     if not events:
         raise RunNotFound(run_id)
     run = fold(events)
-    if run.status not in ("suspended", "paused", "running"):
+    if run.status not in (Status.SUSPENDED, Status.PAUSED, Status.RUNNING):
         raise NotSuspended(run_id, run.status, key)
     claiming: list[Item] = []
-    if run.status == "running":
+    if run.status == Status.RUNNING:
         head = await rt.store.read_head(run_id)
         if head is None or head.position != run.version:
             return None
         if not rt.holder_gone(head):
             return await _append_for_holder(rt, events, run, data, key, kind)
-        claiming = [("recovered", {"owner": rt.owner().id, "previous": head.owner_id})]
+        claiming = [(EventType.RECOVERED,
+                     Recovered(owner=rt.owner().id, previous=head.owner_id))]
     ex = await rt.replayed(events, run)  # NonDeterminismError here: nothing written
     try:
         item, req = _answer(ex, data, key, kind)
@@ -210,7 +222,7 @@ async def _take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request
     except BaseException:
         ex.close()
         raise
-    if items[0][0] == "recovered":  # the step in flight when its holder stopped runs again
+    if items[0][0] is EventType.RECOVERED:  # the step in flight when its holder stopped
         ex.recorded.interrupted += 1
     if req is not None:
         ex.deliver(req, appended[-1])
@@ -237,11 +249,11 @@ async def _append_for_holder(
 def _answer(ex: Execution, data: Any, key: str | None, kind: str | None
             ) -> tuple[Item, Request | None]:
     """The event that answers this resume, checked; raises what a refusal raises."""
-    if ex.run.status == "paused" and data is None and key is None and kind is None:
-        return ("continued", {}), None
+    if ex.run.status == Status.PAUSED and data is None and key is None and kind is None:
+        return (EventType.CONTINUED, Empty()), None
     req = _target(ex, key, kind)
     value = validate_resume(ex.run_id, req, data)
-    return ("resumed", {"path": list(req.path), "data": value}), req
+    return (EventType.RESUMED, Resumed(path=list(req.path), data=encode_raw(value))), req
 
 
 def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool = False
@@ -288,7 +300,7 @@ async def cancel(rt: Runtime, run_id: str, reason: str | None) -> RunResult:
         if current_run.get() != run_id:
             await rt.holding.locks.wait_free(run_id)
         return info_from(await rt.load(run_id), RunResult)
-    item = ("cancelled", {"reason": storable_text(reason or "cancelled")})
+    item = (EventType.CANCELLED, Cancelled(reason=storable_text(reason or "cancelled")))
     async with rt.holding.locks.hold(run_id):
         rt.holding.forget(run_id)
         result = await _append_request(rt, run_id, item, lambda run: run.status not in TERMINAL)
@@ -304,8 +316,9 @@ async def pause(rt: Runtime, run_id: str) -> RunResult:
         await rt.holding.locks.wait_free(run_id)
         return info_from(await rt.load(run_id), RunResult)
     # executing elsewhere (or its holder stopped): leave a request in its log
-    return await _append_request(rt, run_id, ("pause_requested", {}),
-                                 lambda run: run.status == "running" and not run.pause_pending)
+    return await _append_request(
+        rt, run_id, (EventType.PAUSE_REQUESTED, Empty()),
+        lambda run: run.status == Status.RUNNING and not run.pause_pending)
 
 
 async def _append_request(rt: Runtime, run_id: str, item: Item, applies: Any) -> RunResult:

@@ -1,356 +1,336 @@
-"""The run log: a run is an aggregate, its history a stream of immutable events.
+"""A run's events: typed, stored as msgpack, decoded in bulk and lazily. Pure: no I/O.
 
-Pure domain code: no I/O. Every event class has a fixed ``TOPIC`` so that
-renaming a class never orphans stored history. Each event carries the hash of
-the one before it (per run), so an edit to stored history is detectable.
+Each event type has a fixed topic (``durable:step_completed``, ...), so renaming a
+class never orphans stored history, and a payload ``msgspec.Struct`` whose fields
+are the payload's keys, written in this one place. An event is stored as an
+envelope ``{timestamp, data, prev_hash, hash}`` whose ``data`` is the payload's
+msgpack bytes, kept as they are (``msgspec.Raw``): the chain hash covers those
+bytes, so an event is verified without decoding it again, and a step's result is
+decoded only when the workflow asks for it. A batch of stored rows is decoded
+with one ``msgspec`` call per batch (:func:`decode_rows`), their payloads with one
+per event type (:func:`decode_payloads`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import struct
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from enum import StrEnum
+from typing import Any
 
 import msgspec
-from eventsourcing.domain import (
-    BaseAggregate,
-    CanInitAggregate,
-    CanMutateAggregate,
-    CanSnapshotAggregate,
-)
-from eventsourcing.utils import register_topic
+from msgspec import Raw
 
-from durable.paths import path_key
-
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 GENESIS_HASH = ""
+TOPIC_PREFIX = "durable:"
+
+
+class EventType(StrEnum):
+    STARTED = "started"
+    STEP_COMPLETED = "step_completed"
+    STEP_FAILED = "step_failed"
+    SUSPENDED = "suspended"
+    WAITING = "waiting"
+    RESUMED = "resumed"
+    WITHDRAWN = "withdrawn"
+    STATE_SET = "state_set"
+    PAUSE_REQUESTED = "pause_requested"
+    PAUSED = "paused"
+    CONTINUED = "continued"
+    RECOVERED = "recovered"
+    CANCELLED = "cancelled"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Kind(StrEnum):
+    """What a suspension waits for."""
+
+    INPUT = "input"
+    APPROVAL = "approval"
+    EVENT = "event"
+    TIMER = "timer"
+
+
+TERMINAL: frozenset[str] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+SETTLED: frozenset[str] = TERMINAL | {Status.SUSPENDED, Status.PAUSED}
+
+Path = list[str | int]
+
+
+# -- payloads: one struct per event type; the fields are the stored keys, in order ----------
+class Payload(msgspec.Struct, kw_only=True, gc=False):
+    pass
+
+
+class Started(Payload):
+    workflow: str
+    version: str | None = None
+    input: Any = None
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+    request_context: dict[str, Any] = msgspec.field(default_factory=dict)
+    resource_id: str | None = None
+    thread_id: str | None = None
+    parent_run_id: str | None = None
+    seed: int = 0
+
+
+class StepCompleted(Payload, omit_defaults=True, kw_only=True):
+    """A step's result, inline (``result``) or stored apart by hash (``ref``, ``size``)."""
+
+    path: Path
+    result: Raw = Raw()
+    ref: str | None = None
+    size: int | None = None
+    attempt: int
+
+
+class StepFailed(Payload):
+    path: Path
+    error_type: str
+    message: str
+    attempt: int
+    final: bool = True
+
+
+class Suspended(Payload):
+    path: Path
+    kind: str = Kind.INPUT
+    payload: Any = None
+
+
+class Waiting(Payload):
+    paths: list[str] = msgspec.field(default_factory=list)
+
+
+class Resumed(Payload):
+    path: Path
+    data: Raw = Raw(b"\xc0")  # nil
+
+
+class Withdrawn(Payload):
+    path: Path
+
+
+class StateSet(Payload):
+    state: dict[str, Any]
+
+
+class Empty(Payload):
+    """pause_requested, paused, continued: the event's type says it all."""
+
+
+class Recovered(Payload):
+    owner: str | None = None
+    previous: str | None = None
+
+
+class Cancelled(Payload):
+    reason: str | None = None
+
+
+class Succeeded(Payload):
+    output: Any = None
+
+
+class Failed(Payload):
+    error: str
+    error_type: str = "WorkflowError"
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    EventType.STARTED: Started,
+    EventType.STEP_COMPLETED: StepCompleted,
+    EventType.STEP_FAILED: StepFailed,
+    EventType.SUSPENDED: Suspended,
+    EventType.WAITING: Waiting,
+    EventType.RESUMED: Resumed,
+    EventType.WITHDRAWN: Withdrawn,
+    EventType.STATE_SET: StateSet,
+    EventType.PAUSE_REQUESTED: Empty,
+    EventType.PAUSED: Empty,
+    EventType.CONTINUED: Empty,
+    EventType.RECOVERED: Recovered,
+    EventType.CANCELLED: Cancelled,
+    EventType.SUCCEEDED: Succeeded,
+    EventType.FAILED: Failed,
+}
+TOPICS: dict[str, str] = {t: TOPIC_PREFIX + t for t in EventType}
+TYPES_BY_TOPIC: dict[str, EventType] = {TOPIC_PREFIX + t: t for t in EventType}
 
 _encode = msgspec.msgpack.Encoder().encode
+_decode_any = msgspec.msgpack.Decoder().decode
+_PAYLOAD_DECODERS = {t: msgspec.msgpack.Decoder(cls) for t, cls in PAYLOADS.items()}
+_PAYLOAD_LISTS = {t: msgspec.msgpack.Decoder(list[cls]) for t, cls in PAYLOADS.items()}  # type: ignore[valid-type]
+
+
+class Envelope(msgspec.Struct, omit_defaults=True):
+    """How an event is stored (the row's ``state``); its run, position and topic are the
+    row's other columns. ``originator_topic``: written into ``started`` events by the
+    ``eventsourcing`` mapper before issue 8; read and ignored."""
+
+    timestamp: datetime
+    data: Raw
+    prev_hash: str
+    hash: str
+    originator_topic: str | None = None
+
+
+class Event(msgspec.Struct, eq=False, gc=False):
+    """One event of a run's log; ``payload`` is decoded on first use.
+
+    Its first fields are the stored envelope's, so a batch of stored rows decodes
+    straight into events (:func:`decode_rows`); the row's columns fill in the rest.
+    """
+
+    timestamp: datetime
+    data: Raw  # the payload's msgpack bytes, as hashed and stored
+    prev_hash: str
+    hash: str
+    originator_topic: str | None = None
+    run_id: str = ""
+    position: int = 0
+    type: EventType = EventType.STARTED
+    _payload: Any = None
+
+    @property
+    def payload(self) -> Any:
+        if self._payload is None:
+            self._payload = _PAYLOAD_DECODERS[self.type].decode(self.data)
+        return self._payload
+
+    @property
+    def topic(self) -> str:
+        return TOPICS[self.type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The payload as plain data (the public ``Event.data``)."""
+        return _decode_any(self.data)  # type: ignore[no-any-return]
+
+    def stored(self) -> bytes:
+        """The envelope bytes a store keeps for this event."""
+        return _encode(Envelope(self.timestamp, self.data, self.prev_hash, self.hash))
+
+    def __repr__(self) -> str:
+        return f"Event({self.run_id!r}, {self.position}, {self.type.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and (
+            self.run_id, self.position, self.type, self.timestamp, bytes(self.data),
+            self.prev_hash, self.hash) == (
+            other.run_id, other.position, other.type, other.timestamp, bytes(other.data),
+            other.prev_hash, other.hash)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_EVENTS = msgspec.msgpack.Decoder(list[Event])
 
 
 def chain_hash(
-    run_id: str, prev_hash: str, topic: str, position: int, timestamp: datetime, data: Any
+    run_id: str, prev_hash: str, topic: str, position: int, timestamp: datetime, data: Raw
 ) -> str:
-    """The tamper-evident link: covers the previous link and everything stored."""
+    """The tamper-evident link: the previous link, and everything stored of this event.
+
+    ``data`` is hashed as the bytes stored, so verifying an event never re-encodes it.
+    """
     h = hashlib.sha256()
     h.update(prev_hash.encode())
     h.update(_encode((run_id, topic, position, timestamp.isoformat(), data)))
     return h.hexdigest()[:32]
 
 
-class RunLog(BaseAggregate[str]):
-    """The fold of one run's events: what the run is, as its log says."""
-
-    TOPIC = "durable:Run"
-    # Bump with an ``upcast_v1_v2(state)`` static method when the folded state gains
-    # fields, so snapshots taken before still load.
-    class_version = 1
-
-    if TYPE_CHECKING:  # set by the events' apply(); not dataclass fields of the aggregate
-        workflow: str
-        workflow_version: str | None
-        status: str
-        input: Any
-        output: Any
-        error: str | None
-        state: dict[str, Any]
-        request_context: dict[str, Any]
-        suspensions: dict[str, dict[str, Any]]  # path key -> path, kind, payload, suspended_at
-        resource_id: str | None
-        thread_id: str | None
-        parent_run_id: str | None
-        suspended_at: datetime | None
-        last_hash: str
-        seed: int
-        pause_pending: bool
-
-    @dataclass(frozen=True)
-    class Event(CanMutateAggregate[str]):
-        TOPIC = "durable:event"
-        type: ClassVar[str] = "event"
-        originator_id: str
-        originator_version: int
-        timestamp: datetime
-        data: dict[str, Any]
-        prev_hash: str
-        hash: str
-
-        def apply(self, run: RunLog) -> None:
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Started(Event, CanInitAggregate[str]):
-        TOPIC = "durable:started"
-        type: ClassVar[str] = "started"
-        originator_topic: str = "durable:Run"
-
-        def apply(self, run: RunLog) -> None:
-            d = self.data
-            run.workflow = d["workflow"]
-            run.workflow_version = d.get("version")
-            run.status = "running"
-            run.input = d.get("input")
-            run.output = None
-            run.error = None
-            run.state = d.get("state") or {}
-            run.request_context = d.get("request_context") or {}
-            run.suspensions = {}
-            run.resource_id = d.get("resource_id")
-            run.thread_id = d.get("thread_id")
-            run.parent_run_id = d.get("parent_run_id")
-            run.suspended_at = None
-            run.seed = d.get("seed", 0)
-            run.pause_pending = False
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class StepCompleted(Event):
-        TOPIC = "durable:step_completed"
-        type: ClassVar[str] = "step_completed"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "running"
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class StepFailed(Event):
-        TOPIC = "durable:step_failed"
-        type: ClassVar[str] = "step_failed"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "running"
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Waiting(Event):
-        """Every live branch waits on an open suspension (written when no
-        ``suspended`` event of this quiescent point says so already)."""
-
-        TOPIC = "durable:waiting"
-        type: ClassVar[str] = "waiting"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "suspended"
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Suspended(Event):
-        TOPIC = "durable:suspended"
-        type: ClassVar[str] = "suspended"
-
-        def apply(self, run: RunLog) -> None:
-            d = self.data
-            run.suspensions[path_key(tuple(d["path"]))] = {
-                "path": tuple(d["path"]),
-                "kind": d.get("kind", "input"),
-                "payload": d.get("payload"),
-                "suspended_at": self.timestamp,
-            }
-            run.suspended_at = self.timestamp
-            run.status = "suspended"
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Resumed(Event):
-        TOPIC = "durable:resumed"
-        type: ClassVar[str] = "resumed"
-
-        def apply(self, run: RunLog) -> None:
-            run.suspensions.pop(path_key(tuple(self.data["path"])), None)
-            run.status = "running"
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Withdrawn(Event):
-        """The workflow stopped waiting on an open suspension (it cancelled the branch
-        awaiting it, e.g. the loser of ``asyncio.wait(..., FIRST_COMPLETED)``)."""
-
-        TOPIC = "durable:withdrawn"
-        type: ClassVar[str] = "withdrawn"
-
-        def apply(self, run: RunLog) -> None:
-            run.suspensions.pop(path_key(tuple(self.data["path"])), None)
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class StateSet(Event):
-        TOPIC = "durable:state_set"
-        type: ClassVar[str] = "state_set"
-
-        def apply(self, run: RunLog) -> None:
-            run.state = self.data["state"]
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Paused(Event):
-        TOPIC = "durable:paused"
-        type: ClassVar[str] = "paused"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "paused"
-            run.pause_pending = False
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class PauseRequested(Event):
-        """Someone asked a run executing elsewhere to pause at its next step boundary."""
-
-        TOPIC = "durable:pause_requested"
-        type: ClassVar[str] = "pause_requested"
-
-        def apply(self, run: RunLog) -> None:
-            run.pause_pending = True
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Continued(Event):
-        """A paused run was told to go on."""
-
-        TOPIC = "durable:continued"
-        type: ClassVar[str] = "continued"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "running"
-            run.pause_pending = False
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Recovered(Event):
-        """Another process claimed a run whose owner died; fences the old owner."""
-
-        TOPIC = "durable:recovered"
-        type: ClassVar[str] = "recovered"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "running"
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Cancelled(Event):
-        TOPIC = "durable:cancelled"
-        type: ClassVar[str] = "cancelled"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "cancelled"
-            run.error = self.data.get("reason")
-            run.suspensions = {}
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Succeeded(Event):
-        TOPIC = "durable:succeeded"
-        type: ClassVar[str] = "succeeded"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "succeeded"
-            run.output = self.data.get("output")
-            run.suspensions = {}
-            run.last_hash = self.hash
-
-    @dataclass(frozen=True)
-    class Failed(Event):
-        TOPIC = "durable:failed"
-        type: ClassVar[str] = "failed"
-
-        def apply(self, run: RunLog) -> None:
-            run.status = "failed"
-            run.error = self.data.get("error")
-            run.suspensions = {}
-            run.last_hash = self.hash
-
-
-@dataclass(frozen=True)
-class RunSnapshot(CanSnapshotAggregate[str]):
-    """A run's folded state at a position: loading reads it plus the events after it."""
-
-    TOPIC = "durable:snapshot"
-    originator_id: str
-    originator_version: int
-    timestamp: datetime
-    topic: str
-    state: dict[str, Any]
-
-    @classmethod
-    def of(cls, run: RunLog, timestamp: datetime) -> RunSnapshot:
-        state = {k: v for k, v in vars(run).items()
-                 if k not in ("_id", "_version", "_pending_events")}
-        state["suspensions"] = dict(run.suspensions)  # its values are never changed in place
-        if RunLog.class_version > 1:
-            state["class_version"] = RunLog.class_version
-        return cls(originator_id=run.id, originator_version=run.version, timestamp=timestamp,
-                   topic=RunLog.TOPIC, state=state)
-
-    def load(self) -> RunLog:
-        run = self.mutate(None)
-        # msgpack gives back lists where the fold keeps tuples
-        for s in run.suspensions.values():  # type: ignore[attr-defined]
-            s["path"] = tuple(s["path"])
-        return run  # type: ignore[return-value]
-
-
-register_topic(RunSnapshot.TOPIC, RunSnapshot)
-
-
-EVENT_CLASSES: dict[str, type[RunLog.Event]] = {
-    cls.type: cls
-    for cls in (
-        RunLog.Started,
-        RunLog.StepCompleted,
-        RunLog.StepFailed,
-        RunLog.Suspended,
-        RunLog.Waiting,
-        RunLog.Resumed,
-        RunLog.Withdrawn,
-        RunLog.StateSet,
-        RunLog.Paused,
-        RunLog.PauseRequested,
-        RunLog.Continued,
-        RunLog.Recovered,
-        RunLog.Cancelled,
-        RunLog.Succeeded,
-        RunLog.Failed,
-    )
-}
-
-
 def new_event(
-    run_id: str, position: int, type_: str, data: dict[str, Any], prev_hash: str,
+    run_id: str, position: int, type_: str, payload: Payload | dict[str, Any], prev_hash: str,
     timestamp: datetime,
-) -> RunLog.Event:
-    """Build the next event of a run, linked to the one before it."""
-    cls = EVENT_CLASSES[type_]
-    digest = chain_hash(run_id, prev_hash, cls.TOPIC, position, timestamp, data)
-    return cls(
-        originator_id=run_id,
-        originator_version=position,
-        timestamp=timestamp,
-        data=data,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
+) -> Event:
+    """Build the next event of a run, linked to the one before it. A ``dict`` payload
+    (tests, tools) is checked against the type's struct."""
+    kind = EventType(type_)
+    data = Raw(_encode(payload))
+    if isinstance(payload, dict):
+        payload = _PAYLOAD_DECODERS[kind].decode(data)
+    digest = chain_hash(run_id, prev_hash, TOPICS[kind], position, timestamp, data)
+    return Event(timestamp, data, prev_hash, digest, None, run_id, position, kind, payload)
 
 
-def fold(events: list[RunLog.Event], start: RunLog | None = None) -> RunLog:
-    """The run as its events say (after ``start``, a snapshot's state, if given).
+def encode_raw(value: Any) -> Raw:
+    """A value as the log stores it, for a ``Raw`` field (a step's result, resume data)."""
+    return Raw(_encode(value))
 
-    A plain loop: none of the library's per-event protocol checks.
-    """
-    run: Any = start
+
+def decode_raw(raw: Raw) -> Any:
+    return _decode_any(raw)
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 65536:
+        return b"\xdc" + struct.pack(">H", n)
+    return b"\xdd" + struct.pack(">I", n)
+
+
+def decode_rows(rows: Sequence[tuple[str, int, str, bytes]]) -> list[Event]:
+    """Stored rows ``(run_id, position, topic, state)`` as events: one decode call for
+    all the envelopes (their states joined into one msgpack array)."""
+    if not rows:
+        return []
+    events = _EVENTS.decode(_array_header(len(rows)) + b"".join(r[3] for r in rows))
+    types = TYPES_BY_TOPIC
+    for r, e in zip(rows, events, strict=True):
+        e.run_id = r[0]
+        e.position = r[1]
+        e.type = types[r[2]]
+    return events
+
+
+def decode_run_rows(run_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[Event]:
+    """One run's stored rows ``(position, topic, state)`` as events (see :func:`decode_rows`;
+    the run id is not read back once per row)."""
+    if not rows:
+        return []
+    events = _EVENTS.decode(_array_header(len(rows)) + b"".join(r[2] for r in rows))
+    types = TYPES_BY_TOPIC
+    for r, e in zip(rows, events, strict=True):
+        e.run_id = run_id
+        e.position = r[0]
+        e.type = types[r[1]]
+    return events
+
+
+def decode_payloads(events: Iterable[Event]) -> None:
+    """Decode the payloads of ``events`` that are not yet, one call per event type."""
+    by_type: dict[EventType, list[Event]] = {}
     for e in events:
-        run = e.mutate(run)
-    if run is None:
-        raise ValueError("an empty log folds to no run")
-    return run  # type: ignore[no-any-return]
+        if e._payload is None:
+            by_type.setdefault(e.type, []).append(e)
+    for type_, group in by_type.items():
+        payloads = _PAYLOAD_LISTS[type_].decode(
+            _array_header(len(group)) + b"".join(e.data for e in group))
+        for e, p in zip(group, payloads, strict=True):
+            e._payload = p
 
 
-def verify_chain(events: list[RunLog.Event]) -> bool:
+def verify_chain(events: Sequence[Event]) -> bool:
+    """Each event links to the one before it, and its hash covers what is stored."""
     prev = GENESIS_HASH
     for position, e in enumerate(events, start=1):
-        if e.originator_version != position or e.prev_hash != prev:
+        if e.position != position or e.prev_hash != prev:
             return False
-        digest = chain_hash(e.originator_id, prev, type(e).TOPIC, position, e.timestamp, e.data)
-        if digest != e.hash:
+        if chain_hash(e.run_id, prev, e.topic, position, e.timestamp, e.data) != e.hash:
             return False
         prev = e.hash
     return True

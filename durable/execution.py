@@ -18,10 +18,25 @@ import asyncio
 from typing import Any
 
 from durable.codec import canonical, storable_text
-from durable.errors import EngineClosed, NotSuspended, PositionConflict, StepFailed
-from durable.events import RunLog
+from durable.errors import EngineClosed, NotSuspended, PositionConflict
+from durable.errors import StepFailed as StepFailedError
+from durable.events import (
+    Cancelled,
+    Empty,
+    Event,
+    EventType,
+    Failed,
+    Resumed,
+    Status,
+    StepFailed,
+    Succeeded,
+    Waiting,
+    encode_raw,
+)
+from durable.fold import RunLog
 from durable.logs import get_logger
 from durable.paths import path_key
+from durable.recorded import STEP, SUSPEND
 from durable.registry import WorkflowDef
 from durable.replay import Replay
 from durable.steps import Request, run_step
@@ -34,7 +49,7 @@ class Execution(Replay):
     """A run being executed (or parked, waiting) in this process."""
 
     def __init__(
-        self, writer: Writer, wf: WorkflowDef, run: RunLog, events: list[RunLog.Event],
+        self, writer: Writer, wf: WorkflowDef, run: RunLog, events: list[Event],
         blobs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(writer, wf, run, events, blobs)
@@ -50,7 +65,7 @@ class Execution(Replay):
         return self._inbox
 
     # -- appending, and taking in what others appended -------------------------------------
-    async def claim(self, items: list[Item]) -> list[RunLog.Event]:
+    async def claim(self, items: list[Item]) -> list[Event]:
         """Append what is pending and ``items``, taking the run over (a resume of a
         suspended run, a recovery). A conflict is not taken in: someone else got there
         first, and the caller looks at the log again."""
@@ -63,7 +78,7 @@ class Execution(Replay):
 
     async def _append(
         self, items: list[Item], blobs: dict[str, bytes] | None = None
-    ) -> list[RunLog.Event] | None:
+    ) -> list[Event] | None:
         """Append what is pending and ``items``. None: others appended first, and their
         events were taken in instead; the caller looks at the run again and decides."""
         if self.dead:
@@ -89,7 +104,7 @@ class Execution(Replay):
         dead) when something came in that only another holder could have written."""
         return self._take_all(await self.writer.newer(self.tail))
 
-    def _take_all(self, newer: list[RunLog.Event]) -> bool:
+    def _take_all(self, newer: list[Event]) -> bool:
         for e in newer:
             if not self._take(e):
                 self.dead = True
@@ -98,18 +113,18 @@ class Execution(Replay):
             self._raise_if_nde()
         return True
 
-    def _take(self, e: RunLog.Event) -> bool:
+    def _take(self, e: Event) -> bool:
         t = e.type
-        if t == "pause_requested":
+        if t is EventType.PAUSE_REQUESTED:
             self.writer.follow(self.tail, e)
             self.pause_requested = True
             return True
-        if t == "resumed":
-            key = path_key(e.data["path"])
+        if t is EventType.RESUMED:
+            key = path_key(e.payload.path)
             req = self.requests.get(key)
             if key not in self.run.suspensions:
                 return False
-            if req is not None and req.kind == "suspend":
+            if req is not None and req.kind == SUSPEND:
                 self.writer.follow(self.tail, e)
                 self.deliver(req, e, key)
                 return True
@@ -117,7 +132,7 @@ class Execution(Replay):
                 self.writer.follow(self.tail, e)
                 return True
             return False
-        if t == "cancelled":  # someone cancelled the run: it is over, whatever we held
+        if t is EventType.CANCELLED:  # someone cancelled the run: it is over
             self.writer.follow(self.tail, e)
         return False  # recovered by another engine, or over: this execution lost the run
 
@@ -179,7 +194,7 @@ class Execution(Replay):
                 continue
             if not self.pause_requested:
                 for req in list(self.requests.values()):
-                    if req.kind == "step" and not req.started:
+                    if req.kind == STEP and not req.started:
                         self._start_step(req)
                 # Only the steps in flight when the previous owner died were interrupted,
                 # and only held steps can have failed attempts in the log.
@@ -189,14 +204,15 @@ class Execution(Replay):
                 await self._handle(await self.inbox.get())
                 continue
             if self.pause_requested:
-                if await self._append([("paused", {})]) is None:
+                if await self._append([(EventType.PAUSED, Empty())]) is None:
                     continue
                 self.pause_requested = False  # honoured: a resume continues the run
                 return "paused"
             if self.waits():
-                waits = self.run.status != "suspended" and not any(
-                    t == "suspended" for t, _ in self.pending)
-                items: list[Item] = [("waiting", {"paths": sorted(self.run.suspensions)})]
+                waits = self.run.status != Status.SUSPENDED and not any(
+                    t is EventType.SUSPENDED for t, _ in self.pending)
+                items: list[Item] = [(EventType.WAITING,
+                                      Waiting(paths=sorted(self.run.suspensions)))]
                 if (self.pending or waits) and await self._append(
                         items if waits else []) is None:
                     continue
@@ -227,21 +243,22 @@ class Execution(Replay):
         if kind == "done":
             _, _, value, attempt, raw = item
             self.tasks.pop(key, None)
-            data, blobs = self.writer.step_result(req.path, value, raw, attempt)
-            if "ref" in data:
-                self.blobs[data["ref"]] = value
-            while (appended := await self._append([("step_completed", data)], blobs)) is None:
+            data, blobs = self.writer.step_result(req.path, raw, attempt)
+            if data.ref is not None:
+                self.blobs[data.ref] = value
+            while (appended := await self._append([(EventType.STEP_COMPLETED, data)],
+                                                  blobs)) is None:
                 pass
             self.deliver(req, appended[-1])
         elif kind == "failed":
             _, _, exc, attempt, final = item
-            data = {"path": list(req.path), "error_type": type(exc).__name__,
-                    "message": storable_text(str(exc)), "attempt": attempt, "final": final}
+            failure = StepFailed(path=list(req.path), error_type=type(exc).__name__,
+                                 message=storable_text(str(exc)), attempt=attempt, final=final)
             log.warning("step_failed", run_id=self.run_id, workflow=self.wf.name, step_id=key,
                         attempt=attempt, final=final, error=f"{type(exc).__name__}: {exc}")
             if final:
                 self.tasks.pop(key, None)
-            while (appended := await self._append([("step_failed", data)])) is None:
+            while (appended := await self._append([(EventType.STEP_FAILED, failure)])) is None:
                 pass
             if final:
                 self.deliver(req, appended[-1])
@@ -249,14 +266,14 @@ class Execution(Replay):
     async def _resume_here(self, key: str, value: Any, fut: asyncio.Future[None]) -> None:
         while True:
             req = self.requests.get(key)
-            if req is None or req.kind != "suspend" or (
+            if req is None or req.kind != SUSPEND or (
                     key not in self.run.suspensions and not self._unwritten(req)):
                 if not fut.done():
                     fut.set_exception(NotSuspended(self.run_id, self.run.status, key))
                 return
             try:
-                appended = await self._append([("resumed", {"path": list(req.path),
-                                                            "data": value})])
+                appended = await self._append(
+                    [(EventType.RESUMED, Resumed(path=list(req.path), data=encode_raw(value)))])
             except BaseException as e:
                 if not fut.done():
                     fut.set_exception(e if isinstance(e, Exception) else
@@ -274,21 +291,22 @@ class Execution(Replay):
             return await self._fail("the workflow was cancelled from inside")
         exc = self.main.exception()
         if exc is not None:
-            if isinstance(exc, StepFailed):
+            if isinstance(exc, StepFailedError):
                 return await self._fail(str(exc), exc.error_type)
             return await self._fail(f"{type(exc).__name__}: {exc}", type(exc).__name__)
         try:
             output = canonical(self.main.result())
         except (TypeError, ValueError, OverflowError, UnicodeError) as e:
             return await self._fail(f"the workflow's output cannot be stored: {e}")
-        if await self._append([("succeeded", {"output": output})]) is None:
+        if await self._append([(EventType.SUCCEEDED, Succeeded(output=output))]) is None:
             return None
         self.close()
         return "succeeded"
 
     async def _fail(self, error: str, error_type: str = "WorkflowError") -> str | None:
         error = storable_text(error)
-        if await self._append([("failed", {"error": error, "error_type": error_type})]) is None:
+        if await self._append(
+                [(EventType.FAILED, Failed(error=error, error_type=error_type))]) is None:
             return None
         self.close()
         return "failed"
@@ -299,7 +317,8 @@ class Execution(Replay):
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         self.tasks.clear()
         self.pending = []
-        while await self._append([("cancelled", {"reason": self.cancel_reason})]) is None:
+        while await self._append(
+                [(EventType.CANCELLED, Cancelled(reason=self.cancel_reason))]) is None:
             pass
         self.close()
         return "cancelled"

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from durable.errors import EngineClosed, PositionConflict
+from durable.events import Status
 from durable.execution import Execution
 from durable.logs import get_logger
 from durable.run_locks import RunLocks
@@ -80,7 +81,7 @@ class Holding:
             del self.active[run_id]
             if not self.active:
                 self._idle.set()
-        if outcome in ("suspended", "paused"):
+        if outcome in (Status.SUSPENDED, Status.PAUSED):
             self.park(ex)
         return outcome
 

@@ -112,6 +112,10 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         )
 
     # -- driving ---------------------------------------------------------------
+    def has_ready(self) -> bool:
+        """Is a callback waiting to run (would the loop not be idle)?"""
+        return bool(self._ready)
+
     def run_until_idle(self) -> None:
         """Run every ready callback, and the ones they schedule, until none is left."""
         previous = asyncio.events._get_running_loop()

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 from durable.codec import canonical
 from durable.errors import NonDeterminismError, RunNotFound, WorkflowNotFound
-from durable.events import RunLog, RunSnapshot, fold, verify_chain
+from durable.events import Event as LogEvent
+from durable.events import Status, verify_chain
+from durable.fold import RunLog, RunSnapshot, fold, follow
 from durable.logs import get_logger
 from durable.paths import check_name
 from durable.recorded import blob_refs
@@ -24,7 +26,7 @@ from durable.store.types import ListingFilter, ViewStatus
 
 log = get_logger("durable")
 
-STATUSES = ("pending", "running", "suspended", "paused", "succeeded", "failed", "cancelled")
+STATUSES = tuple(Status)
 
 
 class Reads:
@@ -44,8 +46,8 @@ class Reads:
             run = await self.rt.load(run_id)
         else:
             for e in await self.rt.store.read_events(run_id, after=run.version):
-                if e.originator_version == run.version + 1:  # another reader may have applied it
-                    e.mutate(run)
+                if e.position == run.version + 1:  # another reader may have applied it
+                    follow(run, e)
         self._runs[run_id] = run  # (again: a concurrent read may have evicted it meanwhile)
         self._runs.move_to_end(run_id)
         while len(self._runs) > self.rt.options.max_cached_runs:
@@ -56,7 +58,10 @@ class Reads:
         return info_from(await self._current(run_id), RunInfo)
 
     async def history(self, run_id: str) -> list[Event]:
-        return [to_public(e) for e in await self.rt.events(run_id)]
+        """The run's log, oldest first; large results inline, as the run saw them."""
+        events = await self.rt.events(run_id)
+        blobs = await self.rt.store.read_blobs(blob_refs(events))
+        return [to_public(e, blobs) for e in events]
 
     async def state_at(self, run_id: str, position: int) -> RunInfo:
         if isinstance(position, bool) or not isinstance(position, int):
@@ -109,14 +114,14 @@ class Reads:
         try:
             ex.replay()
             main = ex.main
-            if run.status == "succeeded":
+            if run.status == Status.SUCCEEDED:
                 if main is None or not main.done() or main.cancelled() or main.exception():
                     return ReplayCheck(run_id, run.status, False,
                                        "the log says succeeded, the code does not finish")
                 if canonical(main.result()) != run.output:
                     return ReplayCheck(run_id, run.status, False,
                                        "the code now returns another output than the log holds")
-            elif run.status == "failed" and main is not None and main.done() and not (
+            elif run.status == Status.FAILED and main is not None and main.done() and not (
                 main.cancelled() or main.exception()
             ):
                 return ReplayCheck(run_id, run.status, False,
@@ -144,7 +149,7 @@ class Reads:
         return await self.rt.store.view_status()
 
 
-def _snapshot_matches(snapshot: RunSnapshot, events: list[RunLog.Event]) -> bool:
+def _snapshot_matches(snapshot: RunSnapshot, events: list[LogEvent]) -> bool:
     at = snapshot.originator_version
     if not 1 <= at <= len(events):
         return False

@@ -9,20 +9,21 @@ the run was interrupted (recovered) while a step was in flight.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from durable.events import RunLog
+from durable.events import Event, EventType, decode_payloads
 from durable.paths import path_key
 
-DELIVERY_TYPES = frozenset({"step_completed", "resumed"})
+STEP, SUSPEND = "step", "suspend"
 
 
 @dataclass
 class Recorded:
     """The log, indexed for replay."""
 
-    deliveries: list[tuple[str, RunLog.Event]] = field(default_factory=list)  # in log order
-    kinds: dict[str, str] = field(default_factory=dict)  # path key -> "step" | "suspend"
+    deliveries: list[tuple[str, Event]] = field(default_factory=list)  # in log order
+    kinds: dict[str, str] = field(default_factory=dict)  # path key -> STEP | SUSPEND
     failures: dict[str, int] = field(default_factory=dict)  # failed attempts of held steps
     suspended: set[str] = field(default_factory=set)  # suspensions recorded
     withdrawn: set[str] = field(default_factory=set)  # suspensions recorded as withdrawn
@@ -31,37 +32,48 @@ class Recorded:
     pause_pending: bool = False  # a pause was requested and not yet honoured
 
 
-def index_log(events: list[RunLog.Event]) -> Recorded:
+def index_log(events: Sequence[Event]) -> Recorded:
+    decode_payloads(events)  # one decode call per event type
     rec = Recorded()
+    deliveries, kinds = rec.deliveries, rec.kinds
+    step_completed, resumed = EventType.STEP_COMPLETED, EventType.RESUMED
     for e in events:
         t = e.type
-        if t in DELIVERY_TYPES or (t == "step_failed" and e.data.get("final")):
-            key = path_key(e.data["path"])
-            rec.deliveries.append((key, e))
+        if t is step_completed:
+            key = path_key(e.payload.path)
+            deliveries.append((key, e))
+            kinds[key] = STEP
             rec.interrupted = 0
-            if t != "resumed":
-                rec.kinds[key] = "step"
-        elif t == "step_failed":
-            key = path_key(e.data["path"])
-            rec.kinds[key] = "step"
-            rec.failures[key] = rec.failures.get(key, 0) + 1
-        elif t == "suspended":
-            key = path_key(e.data["path"])
-            rec.kinds[key] = "suspend"
+        elif t is resumed:
+            deliveries.append((path_key(e.payload.path), e))
+            rec.interrupted = 0
+        elif t is EventType.STEP_FAILED:
+            key = path_key(e.payload.path)
+            kinds[key] = STEP
+            if e.payload.final:
+                deliveries.append((key, e))
+                rec.interrupted = 0
+            else:
+                rec.failures[key] = rec.failures.get(key, 0) + 1
+        elif t is EventType.SUSPENDED:
+            key = path_key(e.payload.path)
+            kinds[key] = SUSPEND
             rec.suspended.add(key)
-        elif t == "withdrawn":
-            rec.withdrawn.add(path_key(e.data["path"]))
-        elif t == "state_set":
+        elif t is EventType.WITHDRAWN:
+            rec.withdrawn.add(path_key(e.payload.path))
+        elif t is EventType.STATE_SET:
             rec.state_sets += 1
-        elif t == "recovered":
+        elif t is EventType.RECOVERED:
             rec.interrupted += 1
-        elif t == "pause_requested":
+        elif t is EventType.PAUSE_REQUESTED:
             rec.pause_pending = True
-        elif t in ("paused", "continued"):
+        elif t is EventType.PAUSED or t is EventType.CONTINUED:
             rec.pause_pending = False
     return rec
 
 
-def blob_refs(events: list[RunLog.Event]) -> list[str]:
+def blob_refs(events: Sequence[Event]) -> list[str]:
     """The content hashes of the large results a log refers to."""
-    return [e.data["ref"] for e in events if e.type == "step_completed" and "ref" in e.data]
+    decode_payloads(e for e in events if e.type is EventType.STEP_COMPLETED)
+    return [e.payload.ref for e in events
+            if e.type is EventType.STEP_COMPLETED and e.payload.ref is not None]

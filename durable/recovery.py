@@ -14,6 +14,7 @@ import asyncio
 import time
 
 from durable.errors import EngineClosed, NonDeterminismError, PositionConflict
+from durable.events import EventType, Recovered
 from durable.execution import Execution
 from durable.logs import get_logger
 from durable.runtime import Runtime
@@ -58,10 +59,11 @@ async def claim(rt: Runtime, head: Head) -> Execution | None:
         if run_id in rt.holding.active:
             raise _Moved
         events = await rt.events(run_id)
-        if events[-1].originator_version != head.position:
+        if events[-1].position != head.position:
             raise _Moved
         ex = await rt.replayed(events)
-        await ex.claim([("recovered", {"owner": rt.owner().id, "previous": head.owner_id})])
+        await ex.claim([(EventType.RECOVERED,
+                         Recovered(owner=rt.owner().id, previous=head.owner_id))])
         ex.recorded.interrupted += 1
     except BaseException as e:
         rt.holding.locks.release(run_id)

@@ -28,11 +28,19 @@ import msgspec
 from durable.codec import canonical
 from durable.context import Context
 from durable.errors import InvalidResumeData, NonDeterminismError, StepFailed
-from durable.events import RunLog
+from durable.events import (
+    Event,
+    EventType,
+    StateSet,
+    Suspended,
+    Withdrawn,
+    decode_raw,
+)
+from durable.fold import RunLog
 from durable.logs import get_logger
 from durable.loop import WorkflowLoop
 from durable.paths import Path, path_key
-from durable.recorded import index_log
+from durable.recorded import STEP, SUSPEND, index_log
 from durable.registry import WorkflowDef
 from durable.steps import Request
 from durable.writer import Item, Tail, Writer
@@ -44,7 +52,7 @@ class Replay:
     """A run's workflow code and what its log says; :meth:`replay` catches it up."""
 
     def __init__(
-        self, writer: Writer, wf: WorkflowDef, run: RunLog, events: list[RunLog.Event],
+        self, writer: Writer, wf: WorkflowDef, run: RunLog, events: list[Event],
         blobs: dict[str, Any] | None = None,
     ) -> None:
         self.writer = writer
@@ -59,7 +67,7 @@ class Replay:
         self.withdrawn: set[str] = set()  # suspensions the code stopped waiting for
         self.pending: list[Item] = []
         self.counters: dict[tuple[Path, str], int] = {}
-        self.state: dict[str, Any] = dict(events[0].data.get("state") or {})
+        self.state: dict[str, Any] = dict(events[0].payload.state)
         self.state_seq = 0
         self.now: datetime = events[0].timestamp
         self._rng: random.Random | None = None
@@ -68,6 +76,7 @@ class Replay:
         self.pause_requested = self.recorded.pause_pending
         self.dead = False  # lost the run, or closed: never appends again
         self.main: asyncio.Task[Any] | None = None
+        self.step_ids: set[str] = set()  # step ids already checked (ctx.step in a loop)
 
     @property
     def run(self) -> RunLog:
@@ -86,9 +95,13 @@ class Replay:
 
     # -- requests from workflow code (on the workflow loop) ---------------------------
     def _check_kind(self, path: Path, kind: str) -> str:
-        key = path_key(path)
+        key = path[0] if len(path) == 1 and type(path[0]) is str else path_key(path)
         if key in self.requests:
             raise ValueError(f"path {key!r} is requested twice in one execution of this run")
+        deliveries, cursor = self.recorded.deliveries, self.cursor
+        if (kind is STEP and cursor < len(deliveries) and deliveries[cursor][0] == key
+                and deliveries[cursor][1].type is not EventType.RESUMED):
+            return key  # the log's very next delivery is this step's: the kinds agree
         logged = self.recorded.kinds.get(key)
         if logged is not None and logged != kind and self.nde is None:
             self.nde = NonDeterminismError(
@@ -101,24 +114,49 @@ class Replay:
         self, path: Path, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int,
         backoff: float,
     ) -> asyncio.Future[Any]:
-        key = self._check_kind(path, "step")
-        req = Request(path, "step", self.loop.create_future(), fn, args, kwargs, retries, backoff)
-        self.requests[key] = req
-        return req.future
+        key = self._check_kind(path, STEP)
+        future: asyncio.Future[Any]
+        if self.cursor < len(self.recorded.deliveries):  # replaying: maybe no turn needed
+            future = Recorded(loop=self.loop)
+            future.replay, future.key = self, key
+        else:
+            future = self.loop.create_future()
+        self.requests[key] = Request(path, STEP, future, fn, args, kwargs, retries, backoff)
+        return future
+
+    def deliver_on_await(self, key: str) -> bool:
+        """The code awaits a step's future directly and nothing else is ready to run: if
+        the log's next delivery is that step's completion, deliver it now (True). The
+        idle-point algorithm of :meth:`replay` would do the same next (this task is all
+        that runs until the loop idles), one loop turn later; a long replay of steps
+        in sequence is this."""
+        deliveries = self.recorded.deliveries
+        cursor = self.cursor
+        if (cursor >= len(deliveries) or self.nde is not None or self.loop.has_ready()
+                or deliveries[cursor][0] != key):
+            return False
+        event = deliveries[cursor][1]
+        if event.type is not EventType.STEP_COMPLETED:
+            return False
+        self.cursor = cursor + 1
+        req = self.requests.pop(key)
+        self.now = event.timestamp
+        p = event.payload
+        req.future.set_result(self.blobs[p.ref] if p.ref is not None else decode_raw(p.result))
+        return True
 
     def request_suspend(
         self, path: Path, kind: str, payload: Any, schema: type[Any] | None
     ) -> asyncio.Future[Any]:
-        key = self._check_kind(path, "suspend")
+        key = self._check_kind(path, SUSPEND)
         payload = canonical(payload)
-        req = Request(path, "suspend", self.loop.create_future(), suspend_kind=kind,
+        req = Request(path, SUSPEND, self.loop.create_future(), suspend_kind=kind,
                       payload=payload, schema=schema)
         self.requests[key] = req
         req.future.add_done_callback(lambda fut: self._withdraw(key, req, fut))
         if key not in self.recorded.suspended:
-            self.pending.append(
-                ("suspended", {"path": list(path), "kind": kind, "payload": payload})
-            )
+            self.pending.append((EventType.SUSPENDED,
+                                 Suspended(path=list(path), kind=kind, payload=payload)))
         return req.future
 
     def _withdraw(self, key: str, req: Request, fut: asyncio.Future[Any]) -> None:
@@ -127,12 +165,12 @@ class Replay:
             return
         del self.requests[key]
         self.withdrawn.add(key)
-        suspended = ("suspended", {"path": list(req.path), "kind": req.suspend_kind,
-                                   "payload": req.payload})
+        suspended = (EventType.SUSPENDED, Suspended(path=list(req.path), kind=req.suspend_kind,
+                                                    payload=req.payload))
         if suspended in self.pending:  # never written: nothing to take back
             self.pending.remove(suspended)
         elif key not in self.recorded.withdrawn:
-            self.pending.append(("withdrawn", {"path": list(req.path)}))
+            self.pending.append((EventType.WITHDRAWN, Withdrawn(path=list(req.path))))
 
     def set_state(self, state: dict[str, Any]) -> None:
         state = canonical(state)
@@ -141,11 +179,11 @@ class Replay:
         self.state = state
         self.state_seq += 1
         if self.state_seq > self.recorded.state_sets:
-            self.pending.append(("state_set", {"state": state}))
+            self.pending.append((EventType.STATE_SET, StateSet(state=state)))
 
     def waits(self) -> bool:
         """Does the code wait on a suspension (recorded or about to be)?"""
-        return any(r.kind == "suspend" for r in self.requests.values())
+        return any(r.kind == SUSPEND for r in self.requests.values())
 
     def open_suspensions(self, *, unwritten: bool = False) -> list[Request]:
         """The suspensions the code waits on that the log holds open: what a resume
@@ -153,26 +191,30 @@ class Replay:
         appended (only the engine executing the run knows of them)."""
         held = self.run.suspensions
         return [r for k, r in self.requests.items()
-                if r.kind == "suspend" and (k in held or (unwritten and self._unwritten(r)))]
+                if r.kind == SUSPEND and (k in held or (unwritten and self._unwritten(r)))]
 
     def _unwritten(self, req: Request) -> bool:
-        return any(t == "suspended" and d["path"] == list(req.path) for t, d in self.pending)
+        path = list(req.path)
+        return any(t is EventType.SUSPENDED and p.path == path  # type: ignore[attr-defined]
+                   for t, p in self.pending)
 
     # -- delivery --------------------------------------------------------------------------
-    def deliver(self, req: Request, event: RunLog.Event, key: str | None = None) -> None:
+    def deliver(self, req: Request, event: Event, key: str | None = None) -> None:
+        """Hand a recorded (or just appended) result to what awaits it; results are
+        decoded here, when the workflow asks for them, not when the log is read."""
         del self.requests[key if key is not None else path_key(req.path)]
         self.now = event.timestamp
         if req.future.done():
             return
-        d = event.data
-        if event.type == "step_completed":
-            req.future.set_result(self.blobs[d["ref"]] if "ref" in d else d["result"])
-        elif event.type == "step_failed":
+        p = event.payload
+        t = event.type
+        if t is EventType.STEP_COMPLETED:
+            req.future.set_result(self.blobs[p.ref] if p.ref is not None else decode_raw(p.result))
+        elif t is EventType.STEP_FAILED:
             req.future.set_exception(
-                StepFailed(path_key(req.path), d["error_type"], d["message"], d["attempt"] + 1)
-            )
-        elif event.type == "resumed":
-            req.future.set_result(convert_resume(d.get("data"), req.schema))
+                StepFailed(path_key(req.path), p.error_type, p.message, p.attempt + 1))
+        elif t is EventType.RESUMED:
+            req.future.set_result(convert_resume(decode_raw(p.data), req.schema))
 
     def start_main(self) -> None:
         ctx = Context(self)
@@ -195,10 +237,11 @@ class Replay:
                 break
             key, event = deliveries[self.cursor]
             req = self.requests.get(key)
-            if req is None and event.type == "resumed" and key in self.withdrawn:
+            resumed = event.type is EventType.RESUMED
+            if req is None and resumed and key in self.withdrawn:
                 self.cursor += 1  # answered after the code stopped waiting there: no-op
                 continue
-            if req is None or (event.type == "resumed") != (req.kind == "suspend"):
+            if req is None or resumed != (req.kind == SUSPEND):
                 self.dead = True
                 raise NonDeterminismError(
                     self.run_id, key, sorted(self.requests),
@@ -231,6 +274,22 @@ class Replay:
             except Exception:  # a workflow's own cleanup failing must not stop ours
                 log.debug("workflow_cleanup_failed", run_id=self.run_id, exc_info=True)
         self.loop.close()
+
+
+class Recorded(asyncio.Future[Any]):
+    """A step's future during replay: awaited directly while nothing else is ready,
+    it takes its recorded result without a turn of the workflow loop."""
+
+    replay: Replay
+    key: str
+
+    def __await__(self) -> Any:
+        if not self.done() and not self.replay.deliver_on_await(self.key):
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+    __iter__ = __await__
 
 
 def convert_resume(data: Any, schema: type[Any] | None) -> Any:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from durable.codec import canonical, decode
-from durable.events import RunLog
+from durable.events import Event as LogEvent
+from durable.events import EventType
+from durable.fold import RunLog
 from durable.paths import path_key
 from durable.results import Event, RunInfo, Suspension
 from durable.store.types import Head, IndexRow, OpenSuspension, WaitingRun
@@ -16,8 +18,12 @@ from durable.store.types import Head, IndexRow, OpenSuspension, WaitingRun
 Info = TypeVar("Info", bound=RunInfo)
 
 
-def to_public(e: RunLog.Event) -> Event:
-    return Event(position=e.originator_version, type=e.type, timestamp=e.timestamp, data=e.data)
+def to_public(e: LogEvent, blobs: dict[str, bytes] | None = None) -> Event:
+    """A log event as the public ``Event``; a result stored apart is put back inline."""
+    data = e.as_dict()
+    if e.type is EventType.STEP_COMPLETED and "ref" in data and blobs is not None:
+        data["result"] = decode(blobs[data["ref"]])
+    return Event(position=e.position, type=e.type.value, timestamp=e.timestamp, data=data)
 
 
 def info_from(run: RunLog, cls: type[Info]) -> Info:

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from durable.bulk import without_gc
 from durable.codec import decode
 from durable.errors import RunNotFound
-from durable.events import RunLog, fold
+from durable.events import Event
 from durable.execution import Execution
+from durable.fold import RunLog, fold
 from durable.holding import Holding
 from durable.options import Options
 from durable.owner import Owner, holder_gone
@@ -38,7 +40,7 @@ class Runtime:
     owner: Callable[[], Owner]
     spawn: Callable[..., None]  # spawn(coro, name=...): a background task of the engine
 
-    async def events(self, run_id: str) -> list[RunLog.Event]:
+    async def events(self, run_id: str) -> list[Event]:
         """The run's whole log; :class:`RunNotFound` if it has none."""
         events = await self.store.read_events(run_id)
         if not events:
@@ -52,7 +54,7 @@ class Runtime:
             raise RunNotFound(run_id)
         return fold(tail, snapshot.load() if snapshot is not None else None)
 
-    async def execution(self, run: RunLog, events: list[RunLog.Event]) -> Execution:
+    async def execution(self, run: RunLog, events: list[Event]) -> Execution:
         """An execution of a stored run, with the large results its log refers to."""
         wf = self.registry.get(run.workflow)
         refs = blob_refs(events)
@@ -63,14 +65,16 @@ class Runtime:
             if missing:
                 raise RuntimeError(f"run {run.id!r}: stored results {missing} are missing")
             blobs = {h: decode(raw) for h, raw in stored.items()}
-        return Execution(self.writer, wf, run, events, blobs)
+        with without_gc():
+            return Execution(self.writer, wf, run, events, blobs)
 
-    async def replayed(self, events: list[RunLog.Event], run: RunLog | None = None
+    async def replayed(self, events: list[Event], run: RunLog | None = None
                        ) -> Execution:
         """The run replayed read-only to where its log ends (checks determinism)."""
         ex = await self.execution(run if run is not None else fold(events), events)
         try:
-            ex.replay()
+            with without_gc():  # a long log: many objects, no cycles (see durable.bulk)
+                ex.replay()
         except BaseException:
             ex.close()
             raise

@@ -34,7 +34,7 @@ current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 MAX_BACKOFF = 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """Something the workflow awaits: a step's result or a resume."""
 

@@ -22,8 +22,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from msgspec import Raw
+
 from durable.errors import PositionConflict
-from durable.events import GENESIS_HASH, TERMINAL, RunLog, RunSnapshot, fold, new_event
+from durable.events import (
+    GENESIS_HASH,
+    Event,
+    EventType,
+    Payload,
+    Started,
+    Status,
+    StepCompleted,
+    new_event,
+)
+from durable.fold import RunLog, RunSnapshot, follow
 from durable.logs import get_logger
 from durable.owner import Owner
 from durable.paths import Path, path_key
@@ -33,11 +45,16 @@ from durable.store.types import Append, Head, open_rows
 log = get_logger("durable")
 _stdlib_log = logging.getLogger("durable")
 
-Item = tuple[str, dict[str, Any]]  # an event to append: its type and data
+Item = tuple[EventType, Payload]  # an event to append: its type and payload
 
 # One info line each, so a host's logs tell every run's story.
-LIFECYCLE = frozenset({"started", "suspended", "resumed", "recovered", "paused", "continued",
-                       "withdrawn", "succeeded", "failed", "cancelled"})
+LIFECYCLE = frozenset({EventType.STARTED, EventType.SUSPENDED, EventType.RESUMED,
+                       EventType.RECOVERED, EventType.PAUSED, EventType.CONTINUED,
+                       EventType.WITHDRAWN, EventType.SUCCEEDED, EventType.FAILED,
+                       EventType.CANCELLED})
+# Appends of these change the open suspensions (the listing's rows).
+_TOUCH = frozenset({EventType.SUSPENDED, EventType.RESUMED, EventType.WITHDRAWN,
+                    EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 
 
 @dataclass
@@ -84,13 +101,13 @@ class Writer:
         self.spawn = spawn  # runs a background task of the engine's
 
     # -- appending -----------------------------------------------------------------------
-    async def start(self, run_id: str, data: dict[str, Any]) -> tuple[Tail, RunLog.Event]:
+    async def start(self, run_id: str, data: Started) -> tuple[Tail, Event]:
         """Write a run's first event, ``started``, holding the run.
 
         Raises :class:`PositionConflict` if the run exists already.
         """
-        event = new_event(run_id, 1, "started", data, GENESIS_HASH, datetime.now(UTC))
-        run = fold([event])
+        event = new_event(run_id, 1, EventType.STARTED, data, GENESIS_HASH, datetime.now(UTC))
+        run = RunLog.begin(event)
         tail = Tail(run)
         head = self._head(run, hold=True)
         await self.store.append(Append(
@@ -104,7 +121,7 @@ class Writer:
     async def append(
         self, tail: Tail, items: list[Item], *, blobs: dict[str, bytes] | None = None,
         hold: bool = True,
-    ) -> list[RunLog.Event]:
+    ) -> list[Event]:
         """Append ``items`` after ``tail.position``; on success ``tail`` folds them in.
 
         ``hold``: this engine holds the run (it executes it, or claims it with this
@@ -119,17 +136,16 @@ class Writer:
         saved = _save(run)
         before, status = run.version, run.status
         ts = datetime.now(UTC)
-        events: list[RunLog.Event] = []
+        events: list[Event] = []
         prev, pos = run.last_hash, before
         touched = False
-        for type_, data in items:
+        for type_, payload in items:
             pos += 1
-            e = new_event(run.id, pos, type_, data, prev, ts)
+            e = new_event(run.id, pos, type_, payload, prev, ts)
             prev = e.hash
             events.append(e)
-            e.mutate(run)
-            touched = touched or type_ in ("suspended", "resumed", "withdrawn") or (
-                type_ in TERMINAL)
+            follow(run, e)
+            touched = touched or type_ in _TOUCH
         head = self._head(run, hold=hold)
         key = (head.status, head.owner_id) if hold else None
         append = Append(
@@ -144,7 +160,7 @@ class Writer:
             # The holder hears what others appended; whoever appended for it hears when
             # the run settles. Nothing else is told (NOTIFY serialises commits).
             notify=not hold or (tail.waited_on and run.status != status
-                                and run.status != "running"),
+                                and run.status != Status.RUNNING),
             inline=self.alone(),
         )
         try:
@@ -162,15 +178,15 @@ class Writer:
         self._log(events, run)
         return events
 
-    def follow(self, tail: Tail, event: RunLog.Event) -> None:
+    def follow(self, tail: Tail, event: Event) -> None:
         """Fold in an event someone else appended (the holder taking in a resume)."""
-        if event.originator_version != tail.position + 1:
+        if event.position != tail.position + 1:
             raise PositionConflict(tail.run_id, tail.position)
-        event.mutate(tail.run)
+        follow(tail.run, event)
         tail.head_key = None  # the head row is as the other writer left it
         tail.waited_on = True
 
-    async def newer(self, tail: Tail) -> list[RunLog.Event]:
+    async def newer(self, tail: Tail) -> list[Event]:
         """What others appended after ``tail``."""
         return await self.store.read_events(tail.run_id, after=tail.position)
 
@@ -183,18 +199,19 @@ class Writer:
 
     # -- what an append carries ------------------------------------------------------------
     def step_result(
-        self, path: Path, value: Any, raw: bytes, attempt: int
-    ) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """A ``step_completed`` event's data, and the large result to store apart (if any).
+        self, path: Path, raw: bytes, attempt: int
+    ) -> tuple[StepCompleted, dict[str, bytes]]:
+        """A ``step_completed`` payload, and the large result to store apart (if any).
 
-        Past ``blob_threshold`` bytes the result is stored once by content hash and
-        the event refers to it, so replay does not re-read it with every event.
+        ``raw`` is the result as the step encoded it: stored as it is, never encoded
+        again. Past ``blob_threshold`` bytes it is stored once by content hash and the
+        event refers to it, so replay does not re-read it with every event.
         """
         if len(raw) > self.blob_threshold:
             digest = hashlib.sha256(raw).hexdigest()
-            return ({"path": list(path), "ref": digest, "size": len(raw), "attempt": attempt},
+            return (StepCompleted(path=list(path), ref=digest, size=len(raw), attempt=attempt),
                     {digest: raw})
-        return {"path": list(path), "result": value, "attempt": attempt}, {}
+        return StepCompleted(path=list(path), result=Raw(raw), attempt=attempt), {}
 
     def _head(self, run: RunLog, *, hold: bool) -> Head:
         return head_row(run, self.owner() if hold else None, self.lease_seconds)
@@ -211,21 +228,22 @@ class Writer:
 
         self.spawn(save())
 
-    def _log(self, events: list[RunLog.Event], run: RunLog) -> None:
+    def _log(self, events: list[Event], run: RunLog) -> None:
         if not _stdlib_log.isEnabledFor(logging.INFO):  # the common case: cost nothing
             return
         for e in events:
             if e.type not in LIFECYCLE:
                 continue
             fields: dict[str, Any] = {"run_id": run.id, "workflow": run.workflow,
-                                      "position": e.originator_version}
-            if "path" in e.data:
-                fields["step_id"] = path_key(e.data["path"])
-            if e.type == "failed":
-                fields["error"] = e.data.get("error")
-            elif e.type == "cancelled":
-                fields["reason"] = e.data.get("reason")
-            log.info(f"run_{e.type}", **fields)
+                                      "position": e.position}
+            p = e.payload
+            if hasattr(p, "path"):
+                fields["step_id"] = path_key(p.path)
+            if e.type is EventType.FAILED:
+                fields["error"] = p.error
+            elif e.type is EventType.CANCELLED:
+                fields["reason"] = p.reason
+            log.info(f"run_{e.type.value}", **fields)
 
 
 def head_row(run: RunLog, owner: Owner | None, lease_seconds: float) -> Head:

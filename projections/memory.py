@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from durable.events import RunLog
+from durable.events import Event
 from durable.store.types import IndexRow, ListingFilter, OpenSuspension, WaitingRun
 from projections.rows import fold_row
 
@@ -46,13 +46,13 @@ class MemoryViews:
         return {r: list(self.waiting[r][1]) for r in run_ids if r in self.waiting}
 
     # -- the runs index (tracking) ---------------------------------------------------
-    def catch_up(self, notes: Sequence[Any], to_event: Callable[[Any], RunLog.Event]) -> int:
-        for n in notes:
+    def catch_up(self, notes: Sequence[Any],
+                 to_events: Callable[[Sequence[Any]], list[Event]]) -> int:
+        for n, event in zip(notes, to_events(notes), strict=True):
             if n.id <= self.position:
                 continue
-            event = to_event(n)
-            row = self.index.get(event.originator_id)
-            self.index[event.originator_id] = fold_row(
+            row = self.index.get(event.run_id)
+            self.index[event.run_id] = fold_row(
                 msgspec.structs.replace(row) if row is not None else None, event, n.id
             )
             self.position = n.id

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable.events import RunLog
 from durable.store.types import INDEX_COLUMNS, IndexRow, ListingFilter
 from projections.dialect import Dialect
 from projections.rows import fold_row
@@ -104,7 +103,7 @@ class RunsIndex:
         value = rows[0]["n"] if rows else None
         return int(value) if value is not None else 0
 
-    def step(self, cur: Any, to_event: Any) -> int:
+    def step(self, cur: Any, to_events: Any) -> int:
         """Apply the next batch of events after the tracked position; return how many."""
         start = self.position(cur, lock=True)
         cur.execute(
@@ -119,9 +118,8 @@ class RunsIndex:
             return 0
         rows: dict[str, IndexRow | None] = {}
         counts: dict[str, int] = {}
-        for n in notes:
-            event: RunLog.Event = to_event(n)
-            run_id = event.originator_id
+        for n, event in zip(notes, to_events(notes), strict=True):  # one decode per batch
+            run_id = event.run_id
             if run_id not in rows:
                 row = rows[run_id] = self._load(cur, run_id)
                 if row is not None:

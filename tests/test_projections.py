@@ -33,7 +33,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import durable
-from durable.events import TERMINAL, RunLog, fold
+from durable.events import TERMINAL, Event
+from durable.fold import RunLog, fold
 from durable.paths import path_key
 from durable.results import Page, RunInfo
 from durable.steps import current_attempt
@@ -635,7 +636,7 @@ def catch_up_step(store: Store, *, commit: bool) -> Callable[[], int]:
     def step() -> int:
         index = store.index  # type: ignore[attr-defined]
         with store._writing() as cur:  # type: ignore[attr-defined]
-            n: int = index.step(cur, store._to_event)  # type: ignore[attr-defined]
+            n: int = index.step(cur, store._to_events)  # type: ignore[attr-defined]
             if not commit:
                 raise Abort(n)
         return n
@@ -691,10 +692,10 @@ async def test_rebuild_while_another_engine_catches_up(
     assert isinstance(store, RecorderStore)
     inside, go = threading.Event(), threading.Event()
 
-    def held(row: Any) -> RunLog.Event:
+    def held(rows: Any) -> list[Event]:
         inside.set()
         go.wait(10)
-        return store._to_event(row)  # type: ignore[attr-defined,no-any-return]
+        return store._to_events(rows)  # type: ignore[attr-defined,no-any-return]
 
     def step() -> int:
         with store._writing() as cur:  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 import durable
-from durable.events import fold
+from durable.fold import fold
 
 
 # -- 4. text PostgreSQL cannot hold never breaks a projection --------------------------------
@@ -192,7 +192,7 @@ async def test_changing_ctx_state_in_place_changes_nothing_recorded(
     events = await engine.store.read_events(run.run_id)
     assert fold(events).state == {"given": 1, "set": True}
     assert (await engine.get_run(run.run_id)).state == {"given": 1, "set": True}
-    assert events[0].data["state"] == {"given": 1}
+    assert events[0].payload.state == {"given": 1}
     assert await engine.verify(run.run_id)
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-from durable.events import RunLog, RunSnapshot
+from durable.events import Event
+from durable.fold import RunSnapshot
 from durable.store.types import Append, Head, ListingFilter, RunsPage, ViewStatus, WaitingPage
 
 
@@ -54,10 +55,11 @@ class Store(ABC):
         """Write atomically, or raise ``PositionConflict`` and write nothing."""
 
     @abstractmethod
-    async def read_events(self, run_id: str, after: int = 0) -> list[RunLog.Event]: ...
+    async def read_events(self, run_id: str, after: int = 0) -> list[Event]:
+        """The run's events after position ``after``, in one query."""
 
     @abstractmethod
-    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[RunLog.Event]]:
+    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:
         """The run's latest snapshot (if any) and the events after it."""
 
     @abstractmethod

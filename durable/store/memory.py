@@ -12,7 +12,8 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
 
-from durable.events import TERMINAL, RunLog, fold
+from durable.events import TERMINAL, Event, decode_rows
+from durable.fold import fold
 from durable.store.base import ChangeFeed
 from durable.store.recorder import RecorderStore
 from durable.store.types import (
@@ -120,8 +121,10 @@ class MemoryStore(RecorderStore):
                 setattr(h, column, None)
             return True
 
-    def _to_event(self, note: Any) -> RunLog.Event:
-        return self.mapper.to_domain_event(note)  # type: ignore[return-value]
+    @staticmethod
+    def _to_events(notes: Sequence[Any]) -> list[Event]:
+        return decode_rows([(n.originator_id, n.originator_version, n.topic, n.state)
+                            for n in notes])
 
     def _catch_up_sync(self) -> int:
         done = 0
@@ -130,7 +133,7 @@ class MemoryStore(RecorderStore):
                 notes = self.recorder.select_notifications(
                     self.views.position, 1000, inclusive_of_start=False
                 )
-                n = self.views.catch_up(notes, self._to_event)
+                n = self.views.catch_up(notes, self._to_events)
             done += n
             if n == 0:
                 return done
@@ -163,7 +166,7 @@ class MemoryStore(RecorderStore):
             for run_id, head in self.heads.items():
                 if head.status in TERMINAL:
                     continue
-                events = [self._to_event(s) for s in self.recorder.select_events(run_id)]
+                events = self._to_events(self.recorder.select_events(run_id))
                 run = fold(events)
                 self.views.write_listing([(head, open_rows(run))])
         self._catch_up_sync()

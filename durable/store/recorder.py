@@ -20,13 +20,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper
 
 from durable.codec import MsgpackTranscoder
 from durable.errors import PositionConflict
-from durable.events import RunLog, RunSnapshot
+from durable.events import Event, decode_rows
+from durable.fold import RunSnapshot
 from durable.store.base import Store
-from durable.store.types import Append, Head, ListingFilter, RunsPage, ViewStatus, WaitingPage
+from durable.store.types import (
+    Append,
+    Head,
+    ListingFilter,
+    RunsPage,
+    ViewStatus,
+    WaitingPage,
+    to_stored,
+)
 
 
 class _Stop:
@@ -50,6 +59,7 @@ class RecorderStore(Store):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # Snapshots go through the library's mapper; events are encoded by durable.events.
         self.mapper: Mapper[str] = Mapper(transcoder=MsgpackTranscoder())  # type: ignore[arg-type]
         self._queue: queue.SimpleQueue[tuple[Append, asyncio.Future[None]] | _Job | _Stop] = (
             queue.SimpleQueue()
@@ -82,8 +92,10 @@ class RecorderStore(Store):
         self._insert_sync([append])
         return True
 
-    def _select_events_sync(self, run_id: str, after: int) -> Sequence[StoredEvent]:
-        return self.recorder.select_events(run_id, gt=after or None)  # type: ignore[no-any-return]
+    def _select_rows_sync(self, run_id: str, after: int) -> list[tuple[str, int, str, bytes]]:
+        """The run's stored rows after ``after``, as ``(run, position, topic, state)``."""
+        return [(s.originator_id, s.originator_version, s.topic, s.state)
+                for s in self.recorder.select_events(run_id, gt=after or None)]
 
     @abstractmethod
     def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]: ...
@@ -146,7 +158,7 @@ class RecorderStore(Store):
     async def append(self, append: Append) -> None:
         if self._writer is None:
             raise RuntimeError("the store is not open: use 'async with engine:' first")
-        append.stored = [self.mapper.to_stored_event(e) for e in append.events]
+        append.stored = [to_stored(e) for e in append.events]
         if append.inline and self.inline_commits and self._idle.is_set():
             # Nothing queued and nobody waiting: committing here saves two thread
             # hand-offs (~50-150 µs). If a lock is held, the writer thread waits instead.
@@ -231,12 +243,11 @@ class RecorderStore(Store):
             raise RuntimeError("the store is not open: use 'async with engine:' first")
         return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
 
-    async def read_events(self, run_id: str, after: int = 0) -> list[RunLog.Event]:
+    async def read_events(self, run_id: str, after: int = 0) -> list[Event]:
         return await self._read(self._read_events_sync, run_id, after)  # type: ignore[no-any-return]
 
-    def _read_events_sync(self, run_id: str, after: int) -> list[RunLog.Event]:
-        to_event = self.mapper.to_domain_event
-        return [to_event(s) for s in self._select_events_sync(run_id, after)]  # type: ignore[misc]
+    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
+        return decode_rows(self._select_rows_sync(run_id, after))
 
     async def read_head(self, run_id: str) -> Head | None:
         return (await self.read_heads([run_id])).get(run_id)
@@ -247,14 +258,14 @@ class RecorderStore(Store):
             return {}
         return await self._read(self._heads_sync, ids)  # type: ignore[no-any-return]
 
-    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[RunLog.Event]]:
+    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:
         return await self._read(self._read_run_sync, run_id)  # type: ignore[no-any-return]
 
     def _read_snapshot_sync(self, run_id: str) -> RunSnapshot | None:
         found = self.snapshots.select_events(run_id, desc=True, limit=1)
         return self.mapper.to_domain_event(found[0]) if found else None  # type: ignore[return-value]
 
-    def _read_run_sync(self, run_id: str) -> tuple[RunSnapshot | None, list[RunLog.Event]]:
+    def _read_run_sync(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:
         # Events are never deleted, so a snapshot pruned between these two reads
         # still leaves every event after the one we read.
         snapshot = self._read_snapshot_sync(run_id)

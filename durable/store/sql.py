@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-
-from durable.events import TERMINAL, RunLog, fold
+from durable.bulk import without_gc
+from durable.events import TERMINAL, Event, decode_rows
+from durable.fold import fold
 from durable.store.recorder import RecorderStore
 from durable.store.types import (
     HEAD_COLUMNS,
@@ -70,18 +70,22 @@ class SQLStore(RecorderStore):
         with self._writing() as c:
             c.execute(self.dialect.sql(sql), params)
 
-    def _to_event(self, row: Any) -> RunLog.Event:
-        return self.mapper.to_domain_event(  # type: ignore[return-value]
-            StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
-                        bytes(row["state"]))
-        )
+    @staticmethod
+    def _to_events(rows: Sequence[Any]) -> list[Event]:
+        """Stored rows (looked up by column name) as events, decoded in one call."""
+        return decode_rows([(r["originator_id"], r["originator_version"], r["topic"],
+                             r["state"]) for r in rows])
 
-    def _events_of(self, c: Any, run_id: str) -> list[RunLog.Event]:
+    def _events_of(self, c: Any, run_id: str, after: int = 0) -> list[Event]:
         c.execute(self.dialect.sql(
             "SELECT originator_id, originator_version, topic, state FROM "
-            f"{self.index.events} WHERE originator_id = ? ORDER BY originator_version"),
-            (run_id,))
-        return [self._to_event(r) for r in c.fetchall()]
+            f"{self.index.events} WHERE originator_id = ? AND originator_version > ? "
+            "ORDER BY originator_version"), (run_id, after))
+        return self._to_events(c.fetchall())
+
+    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
+        with self._reading() as c, without_gc():  # one query, one decode call
+            return self._events_of(c, run_id, after)
 
     # -- heads, snapshots, blobs -------------------------------------------------------
     def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]:
@@ -123,7 +127,7 @@ class SQLStore(RecorderStore):
         done = 0
         while True:
             with self._writing() as c:
-                n = index.step(c, self._to_event)
+                n = index.step(c, self._to_events)
             done += n
             if n == 0:
                 return done

@@ -20,6 +20,8 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
+from durable.bulk import without_gc
+from durable.events import Event, decode_run_rows
 from durable.store.base import ChangeFeed
 from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
 from durable.store.types import Append, listing_changes
@@ -145,6 +147,9 @@ class SQLiteStore(SQLStore):
         self.datastore: SQLiteDatastore | None = None
         self.recorder: _Recorder | None = None
         self._checkpointer: _Checkpointer | None = None
+        # Each reader thread's own plain connection for reading events (see below).
+        self._local = threading.local()
+        self._local_conns: list[sqlite3.Connection] = []
         # The connection inline commits use (busy timeout 0), and who uses it now.
         self._inline: sqlite3.Connection | None = None
         self._inline_lock = threading.Lock()
@@ -173,6 +178,10 @@ class SQLiteStore(SQLStore):
             _Pool.configure(self._inline, self.synchronous)
 
     def _close_sync(self) -> None:
+        for conn in self._local_conns:
+            conn.close()
+        self._local_conns.clear()
+        self._local = threading.local()
         if self._inline is not None:
             with self._inline_lock:
                 self._inline.close()
@@ -207,6 +216,21 @@ class SQLiteStore(SQLStore):
                 raw.rollback()
                 raise
             raw.commit()
+
+    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
+        """One query on this reader thread's own plain connection (no row factory, no
+        explicit transaction: a lone SELECT reads one snapshot), one decode call."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
+                                                      isolation_level=None,
+                                                      check_same_thread=False)
+            self._local_conns.append(conn)
+        with without_gc():
+            return decode_run_rows(run_id, conn.execute(
+                "SELECT originator_version, topic, state FROM stored_events "
+                "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
+                (run_id, after)).fetchall())
 
     def _insert_now(self, append: Append) -> bool:
         """Commit on the caller's thread, or return False at once if that would wait.

@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from durable.events import RunLog
+from durable.events import Event
+from durable.fold import RunLog
 from durable.paths import path_key
 
 # -- the head row: where a run's log ends, and who executes it -----------------------------
@@ -189,7 +190,7 @@ class Append:
 
     run_id: str
     expected: int
-    events: Sequence[RunLog.Event]
+    events: Sequence[Event]
     head: Head
     # The run's open suspensions after this append; None leaves them as they are.
     suspensions: list[OpenSuspension] | None = None
@@ -208,6 +209,11 @@ class Append:
     # commit on the caller's thread if it can do so without waiting for a lock.
     inline: bool = False
     stored: list[StoredEvent] = field(default_factory=list)
+
+
+def to_stored(e: Event) -> StoredEvent:
+    """An event as the ``eventsourcing`` recorders store it: run, position, topic, state."""
+    return StoredEvent(e.run_id, e.position, e.topic, e.stored())
 
 
 def listing_changes(appends: Sequence[Append]) -> list[tuple[Head, list[OpenSuspension]]]:
