@@ -76,8 +76,8 @@ class Reads:
     async def verify(self, run_id: str) -> bool:
         """The run's tamper-evident chain holds, and so does everything read beside it.
 
-        Each event holds the hash of the one before it; the head row, written in
-        the same transaction as every append, says where the log ends; large
+        Each event holds the hash of the one before it; the head row, written with
+        every change of status or holder, says where the log ended then; large
         results stored apart must match their hash; and the latest snapshot (which
         ``get_run`` reads instead of the events before it) must equal the fold of
         the events it stands for.
@@ -90,7 +90,9 @@ class Reads:
             log.warning("verify_decode_failed", run_id=run_id, exc_info=True)
             return False
         head = await self.rt.store.read_head(run_id)
-        if head is None or head.position != len(events) or not verify_chain(events):
+        # The head row is written when a run's status or holder changes (its position
+        # may lag the log, never lead it): a log shorter than its head was cut short.
+        if head is None or head.position > len(events) or not verify_chain(events):
             return False
         refs = blob_refs(events)
         blobs = await self.rt.store.read_blobs(refs)

@@ -14,8 +14,9 @@ import asyncio
 import time
 
 from durable.errors import EngineClosed, NonDeterminismError, PositionConflict
-from durable.events import EventType, Recovered
+from durable.events import EventType, Recovered, Status
 from durable.execution import Execution
+from durable.fold import fold
 from durable.logs import get_logger
 from durable.runtime import Runtime
 from durable.store.types import Head
@@ -47,7 +48,7 @@ async def claim(rt: Runtime, head: Head) -> Execution | None:
     """Replay the run read-only, then claim it with a ``recovered`` event.
 
     On success the caller holds the run's lock in this engine and must release
-    it. None: a command of this engine is at work on the run, the run moved since
+    it. None: a command of this engine is at work on the run, the run settled since
     ``head`` was read (its holder lives), another engine claimed it first, or
     today's code cannot replay it (logged).
     """
@@ -59,9 +60,10 @@ async def claim(rt: Runtime, head: Head) -> Execution | None:
         if run_id in rt.holding.active:
             raise _Moved
         events = await rt.events(run_id)
-        if events[-1].position != head.position:
+        run = fold(events)
+        if run.status != Status.RUNNING:  # it settled meanwhile: its holder lives
             raise _Moved
-        ex = await rt.replayed(events)
+        ex = await rt.replayed(events, run)
         await ex.claim([(EventType.RECOVERED,
                          Recovered(owner=rt.owner().id, previous=head.owner_id))])
         ex.recorded.interrupted += 1

@@ -114,7 +114,7 @@ class Writer:
             run_id=run_id, expected=0, events=[event], head=head, suspensions=[],
             inline=self.alone(),
         ))
-        tail.head_key = (head.status, head.owner_id)
+        tail.head_key = (head.status, self.owner().id)
         self._log([event], run)
         return tail, event
 
@@ -146,16 +146,17 @@ class Writer:
             events.append(e)
             follow(run, e)
             touched = touched or type_ in _TOUCH
-        head = self._head(run, hold=hold)
-        key = (head.status, head.owner_id) if hold else None
+        key = (run.status, self.owner().id) if hold else None
+        # A step that changes neither status nor owner writes its event and nothing else:
+        # the head row's position lags the log until the next change.
+        unchanged = hold and key == tail.head_key and not touched
         append = Append(
             run_id=run.id,
             expected=before,
             events=events,
-            head=head,
+            head=None if unchanged else self._head(run, hold=hold),
             suspensions=open_rows(run) if touched else None,
             blobs=blobs or {},
-            head_moved_only=hold and key == tail.head_key,
             keep_owner=not hold,
             # The holder hears what others appended; whoever appended for it hears when
             # the run settles. Nothing else is told (NOTIFY serialises commits).

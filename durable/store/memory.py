@@ -43,6 +43,8 @@ class _Recorder(POPOApplicationRecorder):
         ids = super()._update_table(stored_events, **kwargs)
         appends: Sequence[Append] = kwargs.get("appends", ())
         for a in appends:
+            if a.head is None:  # status and owner unchanged: the row is not written
+                continue
             old = self.store.heads.get(a.run_id)
             head = msgspec.structs.replace(a.head)  # our copy: never change the caller's
             if old is not None:

@@ -15,7 +15,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -95,6 +100,33 @@ class _Recorder(PostgresApplicationRecorder):
                            *store.index.ddl()]
         self.heads = HeadWrites(d)
         self.notify = f"SELECT pg_notify('{store.channel}', %s)"
+        schema = _quote(datastore.schema)
+        self.append_events = f"SELECT {schema}.durable_append_events(%s, %s, %s, %s)"
+        self.append_event = f"SELECT {schema}.durable_append_event(%s, %s, %s, %s)"
+        # Most appends are a step's event and nothing else: one statement, one round
+        # trip, in autocommit (psycopg prepares it after its fifth use).
+        self.our_tables.append(f"""
+            CREATE OR REPLACE FUNCTION {schema}.durable_append_events(
+                ids text[], versions bigint[], topics text[], states bytea[]
+            ) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                LOCK TABLE {schema}.{EVENTS_TABLE} IN EXCLUSIVE MODE;
+                INSERT INTO {schema}.{EVENTS_TABLE}
+                    (originator_id, originator_version, topic, state)
+                SELECT * FROM unnest(ids, versions, topics, states);
+            END $$""")
+        self.our_tables.append(f"""
+            CREATE OR REPLACE FUNCTION {schema}.durable_append_event(
+                id text, version bigint, topic text, state bytea
+            ) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                LOCK TABLE {schema}.{EVENTS_TABLE} IN EXCLUSIVE MODE;
+                INSERT INTO {schema}.{EVENTS_TABLE}
+                    (originator_id, originator_version, topic, state)
+                VALUES (id, version, topic, state);
+            END $$""")
+        # Used by the store's writer thread alone (see PostgresStore._append_events_only).
+        self.fast: psycopg.Connection[Any] | None = None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -112,6 +144,11 @@ class _Recorder(PostgresApplicationRecorder):
         """
         if "appends" not in kwargs:
             return super().insert_events(stored_events, **kwargs)  # type: ignore[no-any-return]
+        appends: Sequence[Append] = kwargs["appends"]
+        if all(a.head is None and a.suspensions is None and not a.blobs and not a.notify
+               for a in appends):
+            self._append_events_only(stored_events)
+            return None
         pg_events = [
             self.construct_pg_stored_event(
                 e.originator_id, e.originator_version, e.topic, e.state
@@ -129,6 +166,27 @@ class _Recorder(PostgresApplicationRecorder):
             if exc is not None:
                 raise exc
         return None
+
+    def _append_events_only(self, stored: Sequence[StoredEvent]) -> None:
+        """Events with no head, listing or blob rows: one prepared call of the schema's
+        function, on the writer thread's own connection in autocommit: one round trip."""
+        conn = self.fast
+        if conn is None or conn.closed:
+            conn = self.fast = psycopg.connect(self.store.conninfo, autocommit=True)
+        try:
+            if len(stored) == 1:
+                e = stored[0]
+                conn.execute(self.append_event, (e.originator_id, e.originator_version,
+                                                 e.topic, e.state), prepare=True)
+            else:
+                conn.execute(self.append_events, (
+                    [e.originator_id for e in stored], [e.originator_version for e in stored],
+                    [e.topic for e in stored], [e.state for e in stored]), prepare=True)
+        except psycopg.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except psycopg.Error as e:
+            conn.close()  # made again on the next append
+            raise OperationalError(str(e)) from e
 
     def create_table(self) -> None:
         # Workers starting at once on a fresh schema would race in CREATE ... IF NOT
@@ -213,6 +271,9 @@ class PostgresStore(SQLStore):
             raise
 
     def _close_sync(self) -> None:
+        if self.recorder is not None and self.recorder.fast is not None:
+            self.recorder.fast.close()
+            self.recorder.fast = None
         if self.datastore is not None:
             self.datastore.close()
             self.datastore = None
@@ -252,11 +313,14 @@ class PostgresStore(SQLStore):
     def _retrying_execute(self, sql: str, params: Sequence[Any]) -> None:
         self._execute(sql, params)
 
-    def changes(self) -> ChangeFeed:
+    @property
+    def conninfo(self) -> str:
         p = self.params
-        conninfo = make_conninfo(**{k: p[k] for k in ("dbname", "host", "port", "user",
-                                                      "password") if p[k]})
-        return _NotifyFeed(conninfo, self.channel)
+        return make_conninfo(**{k: p[k] for k in ("dbname", "host", "port", "user", "password")
+                                if p[k]})
+
+    def changes(self) -> ChangeFeed:
+        return _NotifyFeed(self.conninfo, self.channel)
 
 
 class _NotifyFeed(ChangeFeed):

@@ -188,31 +188,20 @@ def upsert_head_sql(dialect: Dialect, *, keep_owner: bool = False) -> str:
     )
 
 
-def move_head_sql(dialect: Dialect) -> str:
-    """A step that changed neither status nor owner: only position, time and lease move."""
-    return dialect.sql(f"UPDATE {dialect.t('durable_runs')} SET position = ?, updated_at = ?, "
-                       "lease_until = ? WHERE run_id = ?")
-
-
 class HeadWrites:
     """The head rows a batch of appends writes, inside the events' transaction."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.upsert = upsert_head_sql(dialect)
         self.upsert_keeping_owner = upsert_head_sql(dialect, keep_owner=True)
-        self.move = move_head_sql(dialect)
         self.insert_blob = blobs_insert_sql(dialect)
 
     def write(self, cur: Any, appends: Sequence[Append]) -> None:
         """In order: a run appended to twice in one batch ends with its later head."""
         for a in appends:
-            h = a.head
-            if a.keep_owner:
-                cur.execute(self.upsert_keeping_owner, head_params(h))
-            elif a.head_moved_only:
-                cur.execute(self.move, (h.position, h.updated_at, h.lease_until, a.run_id))
-            else:
-                cur.execute(self.upsert, head_params(h))
+            if a.head is not None:
+                cur.execute(self.upsert_keeping_owner if a.keep_owner else self.upsert,
+                            head_params(a.head))
         blobs = blob_rows(appends)
         if blobs:
             cur.executemany(self.insert_blob, blobs)

@@ -191,14 +191,14 @@ class Append:
     run_id: str
     expected: int
     events: Sequence[Event]
-    head: Head
+    # The run's head row after this append; None when its status and owner are as this
+    # writer last wrote them: then the row is not written, and its position lags the log
+    # until the next change (a step writes its event and nothing else).
+    head: Head | None
     # The run's open suspensions after this append; None leaves them as they are.
     suspensions: list[OpenSuspension] | None = None
     # Large step results, stored once by content hash (sha256 hex -> msgpack bytes).
     blobs: dict[str, bytes] = field(default_factory=dict)
-    # True when only the head's position, time and lease moved (status and owner as
-    # last written by this writer): a two-column UPDATE instead of the full upsert.
-    head_moved_only: bool = False
     # An append by an engine that does not hold the run (a resume, cancel or pause
     # request for a run executing elsewhere): the head's owner columns are kept.
     keep_owner: bool = False
@@ -218,7 +218,8 @@ def to_stored(e: Event) -> StoredEvent:
 
 def listing_changes(appends: Sequence[Append]) -> list[tuple[Head, list[OpenSuspension]]]:
     """The suspended-listing changes a batch of appends makes, in order."""
-    return [(a.head, a.suspensions) for a in appends if a.suspensions is not None]
+    return [(a.head, a.suspensions) for a in appends
+            if a.suspensions is not None and a.head is not None]
 
 
 def blob_rows(appends: Sequence[Append]) -> list[tuple[str, bytes]]:
