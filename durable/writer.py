@@ -148,8 +148,9 @@ class Writer:
             touched = touched or type_ in _TOUCH
         key = (run.status, self.owner().id) if hold else None
         # A step that changes neither status nor owner writes its event and nothing else:
-        # the head row's position lags the log until the next change.
-        unchanged = hold and key == tail.head_key and not touched
+        # the head row's position lags the log until the next change. (Not for a run
+        # with open suspensions: the waiting-runs listing shows its head's position.)
+        unchanged = hold and key == tail.head_key and not touched and not run.suspensions
         append = Append(
             run_id=run.id,
             expected=before,
