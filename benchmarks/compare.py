@@ -2,7 +2,7 @@
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``: dbos, langgraph,
 langgraph-checkpoint-sqlite). Every measurement runs in its own subprocess
-(``benchmarks/peers``); scenarios S1 .. S5 and the floor are described in
+(``benchmarks/peers``); scenarios S1 .. S6 and the floor are described in
 docs/benchmarks.md, section "durable next to DBOS and LangGraph", which this
 module writes between ``<!-- compare:start -->`` and ``<!-- compare:end -->``
 (the rest of the page belongs to ``python -m benchmarks``). Every repeat goes to
@@ -29,8 +29,9 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.compare_md import DOCS, REFERENCE, _fmt, markdown, write_markdown
+from benchmarks.core import drop_postgres, postgres_target
 from benchmarks.peers import WorkerFailed, code_dir, kill_scenario, run_worker
-from benchmarks.peers.floor import floor_us
+from benchmarks.peers.floor import floor_us, pg_floor_us
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "compare.json"
@@ -51,6 +52,8 @@ class Variant:
 
     @property
     def floor_key(self) -> str:
+        if self.sync == "PG":
+            return "PG"
         return f"{self.journal}-{'FULL' if self.sync == 'default' else self.sync}"
 
     @property
@@ -64,6 +67,8 @@ def variants(poll: float) -> dict[str, Variant]:
                 durable_key="durable-FULL"),
         Variant("durable-NORMAL", "durable", "NORMAL", "durable, synchronous=NORMAL",
                 durable_key="durable-NORMAL"),
+        Variant("durable-PG", "durable", "PG", "durable on PostgreSQL (local, default settings)",
+                journal="PG", durable_key="durable-PG"),
         Variant("langgraph-FULL", "langgraph", "FULL",
                 "LangGraph, synchronous=FULL (its default), durability=sync",
                 extra={"durability": "sync"}, durable_key="durable-FULL"),
@@ -94,8 +99,10 @@ def scenario_variants(all_v: dict[str, Variant], peer_normal: bool) -> dict[str,
           "dbos-FULL", "dbos-NORMAL", "langgraph-default", "dbos-default"]
     s4 = ["durable-NORMAL", "langgraph-NORMAL", "dbos-NORMAL"]
     pick = lambda keys: [all_v[k] for k in keys]  # noqa: E731
+    s6 = ["durable-FULL", "durable-NORMAL", "durable-PG", "langgraph-FULL", "langgraph-NORMAL",
+          "dbos-FULL", "dbos-NORMAL"]
     return {"s1": pick(s1), "s2": pick(core), "s3": pick(core), "s4": pick(s4),
-            "s5": pick(core)}
+            "s5": pick(core), "s6": pick(s6)}
 
 
 def counts(quick: bool, big: bool) -> dict[str, Any]:
@@ -103,11 +110,13 @@ def counts(quick: bool, big: bool) -> dict[str, Any]:
         "s1_runs": 300, "s1_batch": 50, "s1_dbos_default_runs": 100, "s2_runs": 200,
         "s3_steps": [1000, 10000], "s3_big_steps": [100000] if big else [],
         "s4_finished": 10000, "s4_suspended": 100, "floor": 2000, "s5_steps": 10,
-        "s5_block_at": 5,
+        "s5_block_at": 5, "s6_runs": 100, "s6_warmup": 10, "s6_total": 2000, "s6_inflight": 200,
+        "s6_floor_commits": 4,
     }
     if quick:
         c.update(s1_runs=60, s1_dbos_default_runs=20, s2_runs=40, s3_steps=[1000],
-                 s3_big_steps=[10000] if big else [], s4_finished=1000, floor=500)
+                 s3_big_steps=[10000] if big else [], s4_finished=1000, floor=500, s6_runs=30,
+                 s6_total=400)
     return c
 
 
@@ -122,6 +131,7 @@ class Runner:
         self.notes: list[str] = []
         self.loads: list[float] = []
         self.data: dict[str, Any] = {}
+        self.only: set[str] = set()
 
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -165,6 +175,13 @@ class Runner:
             us = floor_us(self.workdir, str(rep), sync, self.c["floor"], journal)
             self.rec("floor", f"{journal}-{sync}", {"us_per_commit": us})
             print(f"  floor {journal}-{sync}: {us:.0f} µs/commit", flush=True)
+        if "s6" in self.only:
+            us_pg, why = pg_floor_us(self.c["floor"])
+            if us_pg is None:
+                self.notes.append(f"PostgreSQL floor: {why}")
+            else:
+                self.rec("floor", "PG", {"us_per_commit": us_pg})
+                print(f"  floor PG: {us_pg:.0f} µs/commit", flush=True)
 
     # S1 ----------------------------------------------------------------------------------
     def s1(self, rep: int) -> None:
@@ -257,9 +274,40 @@ class Runner:
                   f"complete {_fmt(out.get('until_complete_ms'), '{:.1f}')} ms, "
                   f"re-run {out.get('steps_rerun', '-')}", flush=True)
 
+    # S6 ----------------------------------------------------------------------------------
+    def s6(self, rep: int) -> None:
+        c = self.c
+        for v in self.sv["s6"]:
+            params: dict[str, Any] = {
+                "path": self.path(f"s6-{v.key}-{rep}.db"), "sync": v.sync, "runs": c["s6_runs"],
+                "warmup": c["s6_warmup"], "total": c["s6_total"], "inflight": c["s6_inflight"],
+                **_only(v.extra, "durability", "poll")}
+            pg = None
+            if v.sync == "PG":
+                pg, why = postgres_target()
+                if pg is None:
+                    self.rec("s6", v.key, {"error": why, "seconds": 0})
+                    self.notes.append(f"S6 {v.key}: {why}")
+                    continue
+                params.update(url=pg.url(""), sync="FULL")
+            try:
+                out = self.attempt(f"S6 {v.key}", run_worker, v.side, "s6", params)
+            finally:
+                if pg is not None:
+                    drop_postgres(pg)
+            self.rec("s6", v.key, out)
+            self.clean()
+            lat, thr = out.get("latency") or {}, out.get("throughput") or {}
+            print(f"  S6 {v.key:<18} {out['seconds']:6.1f}s  "
+                  f"p50 {_fmt(lat.get('p50_ms'), '{:.2f}')} ms, "
+                  f"p95 {_fmt(lat.get('p95_ms'), '{:.2f}')} ms, "
+                  f"{_fmt(thr.get('workflows_per_s'), '{:,.0f}')} workflows/s "
+                  f"x{thr.get('inflight', '-')}", flush=True)
+
     def run(self, only: set[str]) -> None:
         reps = self.args.repeats
-        if "floor" in only or "s1" in only:
+        self.only = only
+        if "floor" in only or "s1" in only or "s6" in only:
             for rep in range(reps):
                 print(f"floor, repeat {rep + 1}/{reps}", flush=True)
                 self.floors(rep)
@@ -281,6 +329,10 @@ class Runner:
             for rep in range(reps):
                 print(f"S5, repeat {rep + 1}/{reps}", flush=True)
                 self.s5(rep)
+        if "s6" in only:
+            for rep in range(reps):
+                print(f"S6, repeat {rep + 1}/{reps}", flush=True)
+                self.s6(rep)
 
 
 def _only(d: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -331,6 +383,9 @@ METRICS: dict[str, list[tuple[str, str, str | None]]] = {
     "s3": [("hot_ms", "hot_ms", "time"), ("cold_ms", "cold_ms", "time"),
            ("cold_with_open_ms", "cold_with_open_ms", "time"),
            ("bytes_per_step", "bytes_per_step", "time")],
+    "s6": [("p50_ms", "latency.p50_ms", "time"), ("p95_ms", "latency.p95_ms", "time"),
+           ("workflows_per_s", "throughput.workflows_per_s", "rate"),
+           ("commits_per_workflow", "latency_commits_per_workflow", None)],
     "s5": [("until_complete_ms", "until_complete_ms", "time"),
            ("process_wall_ms", "process_wall_ms", "time"), ("steps_rerun", "steps_rerun", None)],
 }
@@ -369,16 +424,22 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
                                   for a, b in zip(vals, dvals, strict=False) if a and b]
                     if ratios:
                         m[name]["x_durable"] = statistics.median(ratios)
+            fl = sc.get("floor", {}).get(vs[key].floor_key, {}).get("repeats", [])
             if scenario == "s1":
-                fl = sc.get("floor", {}).get(vs[key].floor_key, {}).get("repeats", [])
                 ratios = [r["seq"]["us_per_step"] / f["us_per_commit"]
                           for r, f in zip(reps, fl, strict=False) if "error" not in r]
                 if ratios:
                     m["step_over_floor"] = statistics.median(ratios)
+            if scenario == "s6":  # p50 over the workflow's floor: its commits at floor cost
+                n = res["settings"]["counts"].get("s6_floor_commits", 4)
+                ratios = [r["latency"]["p50_ms"] * 1e3 / (n * f["us_per_commit"])
+                          for r, f in zip(reps, fl, strict=False) if "error" not in r]
+                if ratios:
+                    m["p50_over_floor"] = statistics.median(ratios)
             summ[key] = m
         return summ
 
-    for name in ("s1", "s2", "s5"):
+    for name in ("s1", "s2", "s5", "s6"):
         if name in sc:
             out[name] = block(name, sc[name])
     if "s3" in sc:
@@ -460,8 +521,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="also run LangGraph and DBOS at synchronous=NORMAL in S2, S3 and S5")
     p.add_argument("--dbos-poll", type=float, default=DBOS_POLL_S,
                    help="DBOS notification_listener_polling_interval_sec (DBOS default 1.0)")
-    p.add_argument("--only", default="floor,s1,s2,s3,s4,s5",
-                   help="comma-separated subset of floor,s1,s2,s3,s4,s5")
+    p.add_argument("--only", default="floor,s1,s2,s3,s4,s5,s6",
+                   help="comma-separated subset of floor,s1,s2,s3,s4,s5,s6")
     p.add_argument("--code", default="HEAD",
                    help="the durable measured: a git revision, exported once so that commits "
                         "made during the run do not leak into it (default HEAD), or 'worktree'")

@@ -7,12 +7,15 @@ process-wide singleton) disturb another side's figures, and a crash or a
 parameters and returns a JSON-serialisable dict, which the worker writes to OUT.
 
 - ``durable_side``, ``langgraph_side``, ``dbos_side``: the same scenarios
-  (S1 .. S5, see docs/benchmarks.md) written idiomatically for each engine.
-- ``floor``: the raw ``sqlite3`` INSERT + COMMIT loop, at each synchronous level.
+  (S1 .. S6, see docs/benchmarks.md) written idiomatically for each engine.
+- ``floor``: the raw INSERT + COMMIT loop, on SQLite at each synchronous level
+  and on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import math
 import os
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,61 @@ def lat(ms: list[float]) -> dict[str, float]:
 def step_fn(i: int) -> int:
     """Every side's trivial step."""
     return i
+
+
+# -- S6: three trivial steps, one at a time and many in flight ----------------------------
+async def three_steps(one: Callable[[int], Awaitable[None]], *, runs: int, warmup: int,
+                      total: int, inflight: int,
+                      commits: Callable[[], tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The shape of the public harness that compares durable-execution engines: a
+    workflow of three trivial steps, submitted and awaited until it completes.
+
+    *Latency*: ``runs`` runs one at a time after ``warmup`` untimed ones, each timed
+    from submission to its result (median, p95). *Throughput*: ``total`` runs through
+    ``inflight`` concurrent submitters (each starts its next run as soon as its last
+    one completes, so ``inflight`` runs are in flight throughout), after one untimed
+    wave. ``one(k)`` runs the workflow with a ``k`` not used before and checks its
+    result. ``commits()``, if given, counts (commits, appends) so far: reported per
+    workflow for each part.
+    """
+    count = commits or (lambda: (0, 0))
+    keys = itertools.count()
+    for _ in range(warmup):
+        await one(next(keys))
+    ms = []
+    c0 = count()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await one(next(keys))
+        ms.append((time.perf_counter() - t0) * 1e3)
+    c1 = count()
+
+    async def wave(n: int) -> float:
+        todo = iter(range(n))
+
+        async def submitter() -> None:
+            for _ in todo:
+                await one(next(keys))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(submitter() for _ in range(inflight)))
+        return time.perf_counter() - t0
+
+    await wave(inflight)
+    c2 = count()
+    secs = await wave(total)
+    c3 = count()
+    out: dict[str, Any] = {
+        "latency": {"p50_ms": statistics.median(ms), "p95_ms": percentile(ms, 95),
+                    "mean_ms": statistics.fmean(ms), "max_ms": max(ms), "count": len(ms)},
+        "throughput": {"workflows_per_s": total / secs, "seconds": secs, "total": total,
+                       "inflight": inflight},
+    }
+    if commits is not None:
+        out["latency_commits_per_workflow"] = (c1[0] - c0[0]) / runs
+        out["appends_per_workflow"] = (c1[1] - c0[1]) / runs
+        out["throughput"]["commits_per_workflow"] = (c3[0] - c2[0]) / total
+    return out
 
 
 # -- SQLite files ----------------------------------------------------------------------

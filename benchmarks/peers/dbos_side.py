@@ -28,7 +28,15 @@ import sqlalchemy as sa
 from dbos import DBOS, SetWorkflowID
 from dbos import _dbos as _dbos_internal
 
-from benchmarks.peers import append_line, copy_db, db_bytes, lat, pragmas_of, step_fn
+from benchmarks.peers import (
+    append_line,
+    copy_db,
+    db_bytes,
+    lat,
+    pragmas_of,
+    step_fn,
+    three_steps,
+)
 
 SIDE = "dbos"
 RESULT_POLL_S = 0.005
@@ -71,6 +79,13 @@ async def long(n: int) -> int:
 @DBOS.workflow()
 async def one(n: int) -> int:
     return await d_step(n)
+
+
+@DBOS.workflow()
+async def three(n: int) -> int:
+    a = await d_step(n)
+    b = await d_step(a + 1)
+    return await d_step(b + 1)
 
 
 @DBOS.step()
@@ -171,6 +186,22 @@ async def s1(path: str, sync: str, runs: int, batch: int, poll: float = DEFAULT_
         out["conc"] = {"steps_per_s": runs * 10 / conc, "workflows_per_s": runs / conc,
                        "seconds": conc, "batch": batch,
                        "how": "asyncio.gather of DBOS.start_workflow_async + get_result"}
+    return out
+
+
+# -- S6 ----------------------------------------------------------------------------------
+async def s6(path: str, sync: str, runs: int, warmup: int, total: int, inflight: int,
+             poll: float = DEFAULT_POLL_S) -> dict[str, Any]:
+    """Three trivial steps: ``DBOS.start_workflow_async`` + ``get_result`` per run."""
+    _launch(path, sync, poll)
+
+    async def one(k: int) -> None:
+        h = await DBOS.start_workflow_async(three, k)
+        if await h.get_result() != k + 2:
+            raise RuntimeError("wrong result")
+
+    out = await three_steps(one, runs=runs, warmup=warmup, total=total, inflight=inflight)
+    out["pragmas"] = _pragmas(poll)
     return out
 
 

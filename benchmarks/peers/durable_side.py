@@ -1,4 +1,5 @@
-"""The scenarios on durable: SQLite file, WAL, ``synchronous`` FULL (the default) or NORMAL."""
+"""The scenarios on durable: SQLite file, WAL, ``synchronous`` FULL (the default) or NORMAL;
+S6 also on PostgreSQL (``url``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 
 import durable
 from benchmarks.core import register_approve, register_ten, start_suspended, time_resumes
-from benchmarks.peers import append_line, copy_db, db_bytes, lat, pragmas_of, step_fn
+from benchmarks.peers import (
+    append_line,
+    copy_db,
+    db_bytes,
+    lat,
+    pragmas_of,
+    step_fn,
+    three_steps,
+)
 
 SIDE = "durable"
 
@@ -244,6 +253,47 @@ async def s5_recover(path: str, sync: str, steps: int, block_at: int, marker: st
             "recover_call_ms": (recovered - opened) * 1e3,
             "lazy_imports_ms": (t0 - t_imports) * 1e3,
             "how": "new process: Engine(...) + await engine.recover() + engine.wait(id)"}
+
+
+# -- S6 -------------------------------------------------------------------------------
+def _register_three(engine: durable.Engine) -> None:
+    @engine.workflow("three-steps")
+    async def three(ctx: durable.Context, n: int) -> int:
+        a = await ctx.step("a", step_fn, n)
+        b = await ctx.step("b", step_fn, a + 1)
+        return await ctx.step("c", step_fn, b + 1)
+
+
+async def s6(path: str, sync: str, runs: int, warmup: int, total: int, inflight: int,
+             url: str | None = None) -> dict[str, Any]:
+    """Three trivial steps: ``create_run`` + ``start``, which returns once the run completes.
+    ``url``: a PostgreSQL database instead of the SQLite file at ``path``."""
+    engine = durable.Engine(url) if url else _engine(path, sync)
+    _register_three(engine)
+
+    async def one(k: int) -> None:
+        res = await (await engine.create_run("three-steps")).start(k)
+        if res.status != "succeeded" or res.output != k + 2:
+            raise RuntimeError(f"run ended {res.status}: {res.output!r} {res.error}")
+
+    async with engine:
+        store = engine.store
+
+        def commits() -> tuple[int, int]:  # the store's own counters
+            return getattr(store, "batches", 0), getattr(store, "appends", 0)
+
+        out = await three_steps(one, runs=runs, warmup=warmup, total=total, inflight=inflight,
+                                commits=commits)
+        out["pragmas"] = _pg_settings(url) if url else _pragmas(engine, path, sync)
+    return out
+
+
+def _pg_settings(url: str) -> dict[str, Any]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                for name in ("synchronous_commit", "fsync", "wal_sync_method")}
 
 
 def sqlite_pragmas(path: str) -> dict[str, Any]:

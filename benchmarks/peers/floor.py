@@ -1,17 +1,18 @@
-"""The floor next to the peers: a raw ``sqlite3`` loop of ``BEGIN; INSERT; COMMIT``.
+"""The floor next to the peers: a raw loop of ``BEGIN; INSERT; COMMIT``.
 
-The same loop as ``python -m benchmarks`` (``benchmarks.core.sqlite_floor``: WAL,
-one ~150-byte row per transaction), at each synchronous level, plus the
-rollback-journal (DELETE) mode DBOS uses out of the box.
+The same loops as ``python -m benchmarks`` (``benchmarks.core``: one ~150-byte row
+per transaction): SQLite in WAL at each synchronous level, plus the rollback-journal
+(DELETE) mode DBOS uses out of the box; PostgreSQL in autocommit, in a database of
+its own, dropped after.
 """
 
 from __future__ import annotations
 
 import os
 
-from benchmarks.core import sqlite_floor
+from benchmarks.core import drop_postgres, postgres_floor, postgres_target, sqlite_floor
 
-__all__ = ["floor_us"]
+__all__ = ["floor_us", "pg_floor_us"]
 
 
 def floor_us(workdir: str, tag: str, synchronous: str, iterations: int,
@@ -26,3 +27,14 @@ def floor_us(workdir: str, tag: str, synchronous: str, iterations: int,
         for suffix in ("", "-wal", "-shm", "-journal"):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
+
+
+def pg_floor_us(iterations: int) -> tuple[float | None, str | None]:
+    """µs per committed one-row INSERT on the local PostgreSQL; (None, why) without one."""
+    t, why = postgres_target()
+    if t is None:
+        return None, why
+    try:
+        return postgres_floor(t, iterations), None
+    finally:
+        drop_postgres(t)

@@ -23,7 +23,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from benchmarks.peers import append_line, copy_db, db_bytes, lat, step_fn
+from benchmarks.peers import append_line, copy_db, db_bytes, lat, step_fn, three_steps
 
 SIDE = "langgraph"
 
@@ -160,6 +160,50 @@ async def s1(path: str, sync: str, runs: int, batch: int, durability: str = "syn
             out["conc"] = {"steps_per_s": runs * 10 / conc, "workflows_per_s": runs / conc,
                            "seconds": conc, "batch": batch,
                            "how": "asyncio.gather of graph.ainvoke on one checkpointer"}
+        out["pragmas"] = await _pragmas(conn)
+    finally:
+        await conn.close()
+    out["pragmas"]["durability"] = durability
+    return out
+
+
+# -- S6 ---------------------------------------------------------------------------------
+def _step_a(s: State) -> State:
+    return {"acc": step_fn(s["n"])}
+
+
+def _step_b(s: State) -> State:
+    return {"acc": step_fn(s["acc"] + 1)}
+
+
+def _step_c(s: State) -> State:
+    return {"acc": step_fn(s["acc"] + 1)}
+
+
+def _three(saver: AsyncSqliteSaver) -> Any:
+    g = StateGraph(State)
+    for name, fn in (("a", _step_a), ("b", _step_b), ("c", _step_c)):
+        g.add_node(name, fn)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    g.add_edge("c", END)
+    return g.compile(checkpointer=saver)
+
+
+async def s6(path: str, sync: str, runs: int, warmup: int, total: int, inflight: int,
+             durability: str = "sync") -> dict[str, Any]:
+    """Three trivial steps: one ``ainvoke`` per run, a thread of its own."""
+    conn, saver = await _saver(path, sync)
+    graph = _three(saver)
+
+    async def one(k: int) -> None:
+        out = await graph.ainvoke({"n": k}, _cfg(f"t{k}"), durability=durability)
+        if out["acc"] != k + 2:
+            raise RuntimeError(f"graph returned {out}")
+
+    try:
+        out = await three_steps(one, runs=runs, warmup=warmup, total=total, inflight=inflight)
         out["pragmas"] = await _pragmas(conn)
     finally:
         await conn.close()
