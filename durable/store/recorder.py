@@ -219,8 +219,7 @@ class RecorderStore(Store):
             self.batches += 1
             self.appends += len(batch)
             self._committed([a for a, _ in batch])
-            for _, fut in batch:
-                _settle(fut, None)
+            _settle_all([fut for _, fut in batch])
             return
         except IntegrityError as e:
             if len(batch) == 1:
@@ -321,6 +320,23 @@ class RecorderStore(Store):
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put(_Job(fn, fut))
         return await fut
+
+
+def _settle_all(futs: list[asyncio.Future[None]]) -> None:
+    """Resolve a committed batch's futures with one wake-up of each waiting loop (one
+    self-pipe write, not one per append)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for fut in futs:
+        by_loop.setdefault(fut.get_loop(), []).append(fut)
+    for loop, some in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody to tell
+            loop.call_soon_threadsafe(_resolve, some)
+
+
+def _resolve(futs: list[asyncio.Future[None]]) -> None:
+    for fut in futs:
+        if not fut.done():
+            fut.set_result(None)
 
 
 def _settle(fut: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
