@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from durable.ids import new_run_id
 from durable.paths import Path
 from durable.results import RunInfo, RunResult
 
@@ -20,7 +20,7 @@ class Run:
         resource_id: str | None = None, thread_id: str | None = None,
     ) -> None:
         self.engine = engine
-        self.run_id = run_id if run_id is not None else str(uuid.uuid4())
+        self.run_id = run_id if run_id is not None else new_run_id()
         self.workflow = workflow
         self.resource_id = resource_id
         self.thread_id = thread_id
