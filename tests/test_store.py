@@ -688,3 +688,28 @@ async def test_engine_suspend_resume_history_verify(store_url: str, open_engine:
         info = await other.get_run(run.run_id)
         assert (info.status, info.resource_id) == ("succeeded", "user-1")
         assert (await other.list_runs(resource_id="user-1")).total == 1
+
+
+async def test_awkward_strings_and_bytes_round_trip(store_url: str, open_engine: Any) -> None:
+    """Quotes, backslashes, placeholders, statement separators and every byte value
+    survive heads, listing rows and events (PostgreSQL binds a run's rows on the
+    client and sends them as one script: nothing in them may read as SQL)."""
+    odd = "it's 50% off; %s %(x)s $$ \\' \\\\ \" -- /* ñ 名 \U0001F600"
+
+    def register(engine: durable.Engine) -> None:
+        @engine.workflow("odd")
+        async def wf(ctx: durable.Context, data: Any) -> Any:
+            raw = await ctx.step(odd, lambda: bytes(range(256)))
+            answer = await ctx.suspend(odd + "?", {odd: data})
+            return [raw, answer]
+
+    engine = await open_engine(store_url, register)
+    run = await engine.create_run("odd", run_id=odd, resource_id=odd, thread_id=odd)
+    assert (await run.start(odd)).suspended == [(odd + "?",)]
+    [waiting] = (await engine.list_suspended_runs(resource_id=odd)).runs
+    assert (waiting.run_id, waiting.suspend_payloads) == (odd, {odd + "?": {odd: odd}})
+    done = await run.resume(odd)
+    assert done.output == [bytes(range(256)), odd]
+    info = await engine.get_run(odd)
+    assert (info.resource_id, info.thread_id, info.status) == (odd, odd, "succeeded")
+    assert await engine.verify(odd)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -27,7 +27,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from eventsourcing.utils import retry
-from psycopg import Cursor
+from psycopg import ClientCursor, Cursor
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
@@ -103,6 +103,8 @@ class _Recorder(PostgresApplicationRecorder):
         schema = _quote(datastore.schema)
         self.append_events = f"SELECT {schema}.durable_append_events(%s, %s, %s, %s)"
         self.append_event = f"SELECT {schema}.durable_append_event(%s, %s, %s, %s)"
+        self.insert_rows = (f"INSERT INTO {schema}.{EVENTS_TABLE} "
+                            "(originator_id, originator_version, topic, state) VALUES ")
         # Most appends are a step's event and nothing else: one statement, one round
         # trip, in autocommit (psycopg prepares it after its fifth use).
         self.our_tables.append(f"""
@@ -125,17 +127,21 @@ class _Recorder(PostgresApplicationRecorder):
                     (originator_id, originator_version, topic, state)
                 VALUES (id, version, topic, state);
             END $$""")
-        # Used by the store's writer thread alone (see PostgresStore._append_events_only).
+        # Up to this many appends in a commit go as one script (see _append_in_one_trip).
+        self.script_limit = 8
+        # Used by the store's writer thread alone (appends; see _connection).
         self.fast: psycopg.Connection[Any] | None = None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One pipelined transaction: lock, our rows, the events; one sync, at COMMIT.
+        """One round trip: a step's event alone is one prepared call of a schema
+        function; a few appends, one script of statements (see _append_in_one_trip);
+        a large group commit, one pipelined transaction.
 
         The library's own path locks the table twice, sends a NOTIFY nobody
-        listens to and syncs the pipeline mid-transaction to read back
-        notification ids we do not use: about four round trips more per append.
+        listens to and syncs mid-transaction to read back notification ids we do
+        not use: about four round trips more per append.
         It also retries on a dropped connection, which after a commit that did
         land would report a false conflict; here the caller sees the error.
 
@@ -149,44 +155,74 @@ class _Recorder(PostgresApplicationRecorder):
                for a in appends):
             self._append_events_only(stored_events)
             return None
-        pg_events = [
-            self.construct_pg_stored_event(
-                e.originator_id, e.originator_version, e.topic, e.state
-            )
-            for e in stored_events
-        ]
+        if len(appends) <= self.script_limit:
+            self._append_in_one_trip(stored_events, appends)
+        else:
+            self._append_pipelined(stored_events, appends)
+        return None
+
+    def _append_pipelined(self, stored: Sequence[StoredEvent], appends: Sequence[Append]
+                          ) -> None:
+        """A large group commit: one pipelined transaction, bound on the server (binding a
+        script of hundreds of statements here would hold the GIL longer than the round
+        trips it saves)."""
+        pg_events = [self.construct_pg_stored_event(
+            e.originator_id, e.originator_version, e.topic, e.state) for e in stored]
         exc: Exception | None = None
         with self.datastore.get_connection() as conn:
             with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
                 try:
-                    self._insert_events(curs, stored_events, **kwargs)
+                    self._insert_events(curs, stored, appends=appends)
                     curs.execute(self.insert_events_statement, (pg_events,))
                 except Exception as e:  # re-raised once the pipeline has closed cleanly
                     exc = e
             if exc is not None:
                 raise exc
-        return None
 
-    def _append_events_only(self, stored: Sequence[StoredEvent]) -> None:
-        """Events with no head, listing or blob rows: one prepared call of the schema's
-        function, on the writer thread's own connection in autocommit: one round trip."""
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The writer thread's own connection, in autocommit (made again after an error)."""
         conn = self.fast
         if conn is None or conn.closed:
             conn = self.fast = psycopg.connect(self.store.conninfo, autocommit=True)
+        return conn
+
+    def _append_in_one_trip(self, stored: Sequence[StoredEvent], appends: Sequence[Append]
+                            ) -> None:
+        """Lock, head and listing rows, blobs, NOTIFYs and the events as one script of
+        statements, bound on this side and sent as one query: PostgreSQL runs the
+        statements of one query as one transaction, so all of it commits or none of it
+        does, in one round trip (a pipelined transaction took three times a commit)."""
+        conn = self._connection()
+        script = _Script(ClientCursor(conn))
+        self._insert_events(script, stored, appends=appends)
+        script.add(self.insert_rows + ", ".join(
+            script.bind("(%s, %s, %s, %s)", (e.originator_id, e.originator_version,
+                                             e.topic, e.state))
+            for e in stored))
+        self._send(conn, script.text())
+
+    def _send(self, conn: psycopg.Connection[Any], query: Any, params: Any = None,
+              prepare: bool | None = None) -> None:
         try:
-            if len(stored) == 1:
-                e = stored[0]
-                conn.execute(self.append_event, (e.originator_id, e.originator_version,
-                                                 e.topic, e.state), prepare=True)
-            else:
-                conn.execute(self.append_events, (
-                    [e.originator_id for e in stored], [e.originator_version for e in stored],
-                    [e.topic for e in stored], [e.state for e in stored]), prepare=True)
+            conn.execute(query, params, prepare=prepare)
         except psycopg.IntegrityError as e:
             raise IntegrityError(str(e)) from e
         except psycopg.Error as e:
             conn.close()  # made again on the next append
             raise OperationalError(str(e)) from e
+
+    def _append_events_only(self, stored: Sequence[StoredEvent]) -> None:
+        """Events with no head, listing or blob rows: one prepared call of the schema's
+        function, on the writer thread's own connection in autocommit: one round trip."""
+        conn = self._connection()
+        if len(stored) == 1:
+            e = stored[0]
+            self._send(conn, self.append_event,
+                       (e.originator_id, e.originator_version, e.topic, e.state), prepare=True)
+        else:
+            self._send(conn, self.append_events, (
+                [e.originator_id for e in stored], [e.originator_version for e in stored],
+                [e.topic for e in stored], [e.state for e in stored]), prepare=True)
 
     def create_table(self) -> None:
         # Workers starting at once on a fresh schema would race in CREATE ... IF NOT
@@ -205,11 +241,12 @@ class _Recorder(PostgresApplicationRecorder):
             curs.execute(statement)
 
     def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, curs: Cursor[DictRow] | _Script, stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
     ) -> None:
         # Taking the events table lock first (the library takes it only after this hook)
         # means two processes' batches touching the same runs cannot deadlock on head rows.
-        self._lock_table(curs)
+        self._lock_table(curs)  # type: ignore[arg-type]  # or a _Script: the same calls
         # Rows are locked in run_id order, as lease renewal locks them, so the two
         # cannot deadlock; the sort is stable, so a run's later head still wins.
         appends: list[Append] = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)
@@ -220,6 +257,31 @@ class _Recorder(PostgresApplicationRecorder):
         notify = sorted({a.run_id for a in appends if a.notify})
         if notify:
             curs.executemany(self.notify, [(run_id,) for run_id in notify])
+
+
+class _Script:
+    """Statements bound on the client, to send as one query (see _append_in_one_trip).
+    Takes the place of a cursor for the writers of head, listing and blob rows."""
+
+    def __init__(self, cursor: ClientCursor[Any]) -> None:
+        self.cursor = cursor
+        self.parts: list[str] = []
+
+    def bind(self, sql: Any, params: Sequence[Any] = ()) -> str:
+        return self.cursor.mogrify(sql, params)
+
+    def add(self, statement: str) -> None:
+        self.parts.append(statement)
+
+    def execute(self, sql: Any, params: Sequence[Any] = (), *, prepare: bool | None = None
+                ) -> None:
+        self.parts.append(self.bind(sql, params))
+
+    def executemany(self, sql: Any, params_seq: Iterable[Sequence[Any]]) -> None:
+        self.parts.extend(self.bind(sql, p) for p in params_seq)
+
+    def text(self) -> str:
+        return ";\n".join(self.parts)
 
 
 class PostgresStore(SQLStore):
