@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any
 
 from durable.codec import canonical, storable_text
@@ -37,17 +38,16 @@ from durable.events import (
     Cancelled,
     Empty,
     EventType,
+    Kind,
     Recovered,
-    Resumed,
     Started,
     Status,
-    encode_raw,
 )
 from durable.execution import Execution
 from durable.fold import fold
 from durable.paths import parse_path, path_key
 from durable.recovery import claim
-from durable.replay import validate_resume
+from durable.replay import answer_item, validate_resume
 from durable.results import RunResult
 from durable.run_info import info_from
 from durable.runtime import Runtime
@@ -161,13 +161,15 @@ async def _resume_active(
 
 
 async def _resume_held(
-    rt: Runtime, run_id: str, data: Any, key: str | None, kind: str | None
+    rt: Runtime, run_id: str, data: Any, key: str | None, kind: str | None,
+    claimed: Callable[[], None] | None = None,
 ) -> RunResult | object | None:
     """With the run's lock: resume a parked copy, or claim the run, or append for its
-    holder elsewhere (``HELD_ELSEWHERE``). None: a race was lost, look again."""
+    holder elsewhere (``HELD_ELSEWHERE``). None: a race was lost, look again.
+    ``claimed`` is called once the answer is in the log, before the run executes on."""
     parked = rt.holding.unpark(run_id)
     if parked is not None:
-        result = await _resume_parked(rt, parked, data, key, kind)
+        result = await _resume_parked(rt, parked, data, key, kind, claimed)
         if result is not None:
             return result
     events = await rt.store.read_events(run_id)
@@ -191,11 +193,12 @@ async def _resume_held(
     except BaseException:
         ex.close()
         raise
-    return await _take_over(rt, ex, [*claiming, item], req)
+    return await _take_over(rt, ex, [*claiming, item], req, claimed)
 
 
 async def _resume_parked(
-    rt: Runtime, ex: Execution, data: Any, key: str | None, kind: str | None
+    rt: Runtime, ex: Execution, data: Any, key: str | None, kind: str | None,
+    claimed: Callable[[], None] | None = None,
 ) -> RunResult | None:
     """The hot path. None: the parked copy is stale (the log moved), go cold."""
     try:
@@ -207,11 +210,11 @@ async def _resume_parked(
             raise
         ex.close()
         return None
-    return await _take_over(rt, ex, [item], req)
+    return await _take_over(rt, ex, [item], req, claimed)
 
 
-async def _take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None
-                     ) -> RunResult | None:
+async def _take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None,
+                     claimed: Callable[[], None] | None = None) -> RunResult | None:
     """Append the answer (after a ``recovered`` claim, if any) holding the run, deliver
     it, and execute here. None: someone else appended first."""
     try:
@@ -226,6 +229,8 @@ async def _take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request
         ex.recorded.interrupted += 1
     if req is not None:
         ex.deliver(req, appended[-1])
+    if claimed is not None:
+        claimed()
     ex.pause_requested = False  # a paused run answered or continued goes on
     return await drive(rt, ex)
 
@@ -251,15 +256,19 @@ def _answer(ex: Execution, data: Any, key: str | None, kind: str | None
     """The event that answers this resume, checked; raises what a refusal raises."""
     if ex.run.status == Status.PAUSED and data is None and key is None and kind is None:
         return (EventType.CONTINUED, Empty()), None
+    if ex.run.status == Status.PAUSED and kind == Kind.TIMER:  # fires once continued
+        raise NotSuspended(ex.run_id, ex.run.status, key)
     req = _target(ex, key, kind)
     value = validate_resume(ex.run_id, req, data)
-    return (EventType.RESUMED, Resumed(path=list(req.path), data=encode_raw(value))), req
+    return answer_item(req, value), req
 
 
 def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool = False
             ) -> Request:
-    open_reqs = [r for r in ex.open_suspensions(unwritten=unwritten)
-                 if kind is None or r.suspend_kind == kind]
+    # Timers are the engine's to fire: a resume never answers one.
+    every = ex.open_suspensions(unwritten=unwritten)
+    open_reqs = [r for r in every if r.suspend_kind == kind] if kind is not None else [
+        r for r in every if r.suspend_kind != Kind.TIMER]
     status = ex.run.status
     if key is None:
         if not open_reqs:
@@ -270,6 +279,11 @@ def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool
     for r in open_reqs:
         if path_key(r.path) == key:
             return r
+    for r in every:
+        if path_key(r.path) == key and r.suspend_kind == Kind.TIMER:
+            raise ValueError(
+                f"{key!r} of run {ex.run_id!r} is a timer (due {r.payload['until']}): the "
+                "engine fires it when it falls due, and a resume cannot answer it")
     raise NotSuspended(ex.run_id, status, key)
 
 
@@ -288,6 +302,30 @@ async def settle(rt: Runtime, run_id: str) -> RunResult:
             return await drive(rt, ex)
         finally:
             rt.holding.locks.release(run_id)
+
+
+# -- timers ---------------------------------------------------------------------------------
+async def fire_timer(rt: Runtime, run_id: str, key: str,
+                     fired: Callable[[], None] | None = None) -> None:
+    """Fire the run's due timer at ``key``: append ``timer_fired`` and continue the run,
+    here if nobody executes it (then ``fired`` is called once the event is in the log,
+    before the run executes on), or for its holder elsewhere. Raises
+    :class:`NotSuspended` when the timer is no longer open (another engine fired it, or
+    the run was cancelled), :class:`NonDeterminismError` when today's code cannot
+    replay the run (nothing is written)."""
+    for _ in range(ROUNDS):
+        ex = rt.holding.active.get(run_id)
+        if ex is not None:  # executing here: its driver appends the firing in turn
+            if await _resume_active(rt, ex, None, key, Kind.TIMER, wait=False) is not None:
+                return
+            continue
+        async with rt.holding.locks.hold(run_id):
+            if run_id in rt.holding.active:
+                continue
+            outcome = await _resume_held(rt, run_id, None, key, Kind.TIMER, fired)
+        if outcome is not None:
+            return
+    raise RuntimeError(f"could not fire timer {key!r} of run {run_id!r}: it kept changing")
 
 
 # -- cancel and pause ----------------------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from durable.codec import canonical
+from durable.events import Kind
 from durable.paths import Path, check_step_id
 from durable.results import Approval
 from durable.steps import current_attempt
@@ -146,6 +147,39 @@ class Context:
         return await self._ex.request_suspend(  # type: ignore[no-any-return]
             self._path(step_id), "approval", payload, Approval
         )
+
+    def sleep(self, step_id: str, seconds: float) -> asyncio.Future[None]:
+        """A durable timer: wait ``seconds`` after :meth:`now`. The run is suspended (kind
+        ``timer``) and holds no task while it waits; any open engine whose registry holds
+        this workflow fires it when it falls due, even after every process was down."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not (
+                seconds == seconds and abs(seconds) != float("inf")):
+            raise ValueError(f"ctx.sleep takes a finite number of seconds, not {seconds!r}")
+        return self._timer(step_id, self.now() + timedelta(seconds=seconds))
+
+    def sleep_until(self, step_id: str, when: datetime | float) -> asyncio.Future[None]:
+        """A durable timer due at ``when``: a timezone-aware datetime, or epoch seconds."""
+        if isinstance(when, datetime):
+            if when.tzinfo is None:
+                raise ValueError(
+                    "ctx.sleep_until needs a timezone-aware datetime (a naive one means a "
+                    "different instant on each machine): use datetime.now(UTC) + ..., or "
+                    "when.replace(tzinfo=UTC)")
+            due = when.astimezone(UTC)
+        elif isinstance(when, int | float) and not isinstance(when, bool):
+            due = datetime.fromtimestamp(when, UTC)
+        else:
+            raise ValueError(f"ctx.sleep_until takes a datetime or epoch seconds, not {when!r}")
+        return self._timer(step_id, due)
+
+    def _timer(self, step_id: str, due: datetime) -> asyncio.Future[None]:
+        path = self._path(step_id)
+        if due <= self.now():  # already due when asked (deterministic: now() is recorded)
+            done: asyncio.Future[None] = self._ex.loop.create_future()
+            done.set_result(None)
+            return done
+        return self._ex.request_suspend(
+            path, Kind.TIMER, {"until": due.isoformat()}, None, due=due.timestamp())
 
     async def map(
         self,

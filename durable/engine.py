@@ -39,6 +39,7 @@ from durable.run import Run
 from durable.runtime import Runtime
 from durable.store import Store, open_store, resolve_url
 from durable.store.types import ViewStatus
+from durable.timers import Timers
 from durable.watch import Watcher
 from durable.writer import Writer
 
@@ -96,6 +97,7 @@ class Engine:
         self._owner: Owner | None = None
         self._rt: Runtime | None = None
         self._reads: Reads | None = None
+        self._timers: Timers | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
@@ -135,7 +137,10 @@ class Engine:
         self._rt = Runtime(self.store, writer, self._registry, holding, watcher, o,
                            lambda: self.owner, self._spawn)
         self._reads = Reads(self._rt)
+        self._timers = Timers(self._rt, o.timer_poll)
+        writer.on_due = self._timers.due_at
         watcher.open()
+        self._timers.open()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(recovery.keep_leases(self._rt), name="durable-leases"),
                        loop.create_task(self._project(), name="durable-projector")]
@@ -149,11 +154,16 @@ class Engine:
             return
         self._closing = True
         try:
+            if self._timers is not None:
+                await self._timers.stop()  # no timer fires from here on
             await rt.holding.stop_all()  # drivers stop; none may start from here on
             await rt.watcher.close()  # callers waiting for runs elsewhere stop waiting
             await self._quiet.wait()  # calls in progress end (their runs released)
             while self._background:  # releases, snapshots, recovered runs winding down
                 await asyncio.gather(*self._background, return_exceptions=True)
+            if self._timers is not None:
+                await self._timers.close()
+                self._timers = None
             for task in self._loops:
                 task.cancel()
             await asyncio.gather(*self._loops, return_exceptions=True)

@@ -34,6 +34,7 @@ class EventType(StrEnum):
     SUSPENDED = "suspended"
     WAITING = "waiting"
     RESUMED = "resumed"
+    TIMER_FIRED = "timer_fired"
     WITHDRAWN = "withdrawn"
     STATE_SET = "state_set"
     PAUSE_REQUESTED = "pause_requested"
@@ -65,6 +66,8 @@ class Kind(StrEnum):
 
 
 TERMINAL: frozenset[str] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+# What ends an open suspension and hands the code its value: a resume, a fired timer.
+ANSWERS: frozenset[str] = frozenset({EventType.RESUMED, EventType.TIMER_FIRED})
 SETTLED: frozenset[str] = TERMINAL | {Status.SUSPENDED, Status.PAUSED}
 
 Path = list[str | int]
@@ -109,6 +112,7 @@ class Suspended(Payload):
     path: Path
     kind: str = Kind.INPUT
     payload: Any = None
+    due: float | None = None  # a timer's due time (epoch seconds)
 
 
 class Waiting(Payload):
@@ -118,6 +122,10 @@ class Waiting(Payload):
 class Resumed(Payload):
     path: Path
     data: Raw = Raw(b"\xc0")  # nil
+
+
+class TimerFired(Payload):
+    path: Path
 
 
 class Withdrawn(Payload):
@@ -157,6 +165,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     EventType.SUSPENDED: Suspended,
     EventType.WAITING: Waiting,
     EventType.RESUMED: Resumed,
+    EventType.TIMER_FIRED: TimerFired,
     EventType.WITHDRAWN: Withdrawn,
     EventType.STATE_SET: StateSet,
     EventType.PAUSE_REQUESTED: Empty,

@@ -15,30 +15,30 @@ lost the run, and it stops without writing.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from durable.codec import canonical, storable_text
 from durable.errors import EngineClosed, NotSuspended, PositionConflict
 from durable.errors import StepFailed as StepFailedError
 from durable.events import (
+    ANSWERS,
     Cancelled,
     Empty,
     Event,
     EventType,
     Failed,
-    Resumed,
     Status,
     StepFailed,
     Succeeded,
     Waiting,
-    encode_raw,
 )
 from durable.fold import RunLog
 from durable.logs import get_logger
 from durable.paths import path_key
 from durable.recorded import STEP, SUSPEND
 from durable.registry import WorkflowDef
-from durable.replay import Replay
+from durable.replay import Replay, answer_item
 from durable.steps import Request, run_step
 from durable.writer import Item, Writer
 
@@ -57,6 +57,8 @@ class Execution(Replay):
         # Made when steps run; a parked execution drops it (memory: many runs wait at once).
         self._inbox: asyncio.Queue[tuple[Any, ...]] | None = None
         self.stopped = False  # the engine is closing
+        # Timers the code waits on while steps run: fired here when due (see _arm_timers).
+        self._alarms: dict[str, asyncio.TimerHandle] = {}
 
     @property
     def inbox(self) -> asyncio.Queue[tuple[Any, ...]]:
@@ -119,7 +121,7 @@ class Execution(Replay):
             self.writer.follow(self.tail, e)
             self.pause_requested = True
             return True
-        if t is EventType.RESUMED:
+        if t in ANSWERS:  # another engine answered a suspension (or fired a timer)
             key = path_key(e.payload.path)
             req = self.requests.get(key)
             if key not in self.run.suspensions:
@@ -175,8 +177,25 @@ class Execution(Replay):
         for t in self.tasks.values():
             t.cancel()
 
+    def _arm_timers(self) -> None:
+        """The driver is about to wait for steps: fire, from here, the timers the code
+        waits on when they fall due. (A timer's ``suspended`` event is appended with the
+        driver's next append, so the engine's timers task cannot see it before; once the
+        run settles, that task fires what is left.)"""
+        loop = asyncio.get_running_loop()
+        for key, req in self.requests.items():
+            if req.due is not None and key not in self._alarms:
+                self._alarms[key] = loop.call_later(
+                    max(0.0, req.due - time.time()), self.inbox.put_nowait, ("fire", key))
+
+    def _disarm(self) -> None:
+        for alarm in self._alarms.values():
+            alarm.cancel()
+        self._alarms.clear()
+
     def park(self) -> None:
         """Idle until a resume: let go of what only a running execution needs."""
+        self._disarm()
         if not self.tasks and (self._inbox is None or self._inbox.empty()):
             self._inbox = None
 
@@ -201,6 +220,7 @@ class Execution(Replay):
                 self.recorded.interrupted = 0
                 self.recorded.failures = {}
             if self.tasks or not self.inbox.empty():
+                self._arm_timers()
                 await self._handle(await self.inbox.get())
                 continue
             if self.pause_requested:
@@ -238,6 +258,13 @@ class Execution(Replay):
         if kind == "resume":
             await self._resume_here(item[1], item[2], item[3])
             return
+        if kind == "fire":  # a timer fell due while steps ran (see _arm_timers)
+            self._alarms.pop(item[1], None)
+            fired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            await self._resume_here(item[1], None, fired)
+            if not fired.cancelled():
+                fired.exception()  # NotSuspended: withdrawn or fired meanwhile, let it be
+            return
         req: Request = item[1]
         key = path_key(req.path)
         if kind == "done":
@@ -272,8 +299,7 @@ class Execution(Replay):
                     fut.set_exception(NotSuspended(self.run_id, self.run.status, key))
                 return
             try:
-                appended = await self._append(
-                    [(EventType.RESUMED, Resumed(path=list(req.path), data=encode_raw(value)))])
+                appended = await self._append([answer_item(req, value)])
             except BaseException as e:
                 if not fut.done():
                     fut.set_exception(e if isinstance(e, Exception) else
@@ -325,6 +351,7 @@ class Execution(Replay):
 
     def close(self) -> None:
         """Stop the workflow coroutine and any step bodies still running."""
+        self._disarm()
         for t in self.tasks.values():
             t.cancel()
         self.tasks.clear()

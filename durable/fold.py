@@ -37,7 +37,8 @@ class RunLog(BaseAggregate[str]):
         error: str | None
         state: dict[str, Any]
         request_context: dict[str, Any]
-        suspensions: dict[str, dict[str, Any]]  # path key -> path, kind, payload, suspended_at
+        # path key -> path, kind, payload, suspended_at, due (a timer's; absent in old snapshots)
+        suspensions: dict[str, dict[str, Any]]
         resource_id: str | None
         thread_id: str | None
         parent_run_id: str | None
@@ -87,6 +88,7 @@ def _suspended(run: Any, e: Event) -> None:
     p = e.payload
     run.suspensions[path_key(p.path)] = {
         "path": tuple(p.path), "kind": p.kind, "payload": p.payload, "suspended_at": e.timestamp,
+        "due": p.due,
     }
     run.suspended_at = e.timestamp
     run.status = Status.SUSPENDED
@@ -148,6 +150,7 @@ APPLY: dict[str, Callable[[Any, Event], None]] = {
     EventType.SUSPENDED: _suspended,
     EventType.WAITING: _waiting,
     EventType.RESUMED: _resumed,
+    EventType.TIMER_FIRED: _resumed,
     EventType.WITHDRAWN: _withdrawn,
     EventType.STATE_SET: _state_set,
     EventType.PAUSE_REQUESTED: _pause_requested,

@@ -6,6 +6,8 @@ import difflib
 from dataclasses import dataclass, fields
 from typing import Any
 
+_POSITIVE = ("lease_seconds", "project_every", "timer_poll")
+
 
 @dataclass(frozen=True)
 class Options:
@@ -18,7 +20,8 @@ class Options:
     which a step result is stored once by hash. ``synchronous``: SQLite's level,
     ``"FULL"`` (survives power loss) or ``"NORMAL"`` (survives a process crash).
     ``project_every``: seconds between background catch-ups of the runs index.
-    ``pool_size``: PostgreSQL connections.
+    ``pool_size``: PostgreSQL connections. ``timer_poll``: seconds between looks for
+    due timers written by other engines (this engine's own are fired when they fall due).
     """
 
     lease_seconds: float = 30.0
@@ -29,6 +32,7 @@ class Options:
     synchronous: str = "FULL"
     project_every: float = 1.0
     pool_size: int = 5
+    timer_poll: float = 1.0
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> Options:
@@ -51,7 +55,7 @@ class Options:
                         kind == "int" and not isinstance(value, int)):
                     raise TypeError(f"Engine option {name} must be a number ({kind}), "
                                     f"not {value!r}")
-                if value < 0 or (name in ("lease_seconds", "project_every") and value <= 0):
+                if value < 0 or (name in _POSITIVE and value <= 0):
                     raise ValueError(f"Engine option {name} must be positive, not {value!r}")
             elif not isinstance(value, str):
                 raise TypeError(f"Engine option {name} must be a string, not {value!r}")

@@ -36,7 +36,8 @@ def index_log(events: Sequence[Event]) -> Recorded:
     decode_payloads(events)  # one decode call per event type
     rec = Recorded()
     deliveries, kinds = rec.deliveries, rec.kinds
-    step_completed, resumed = EventType.STEP_COMPLETED, EventType.RESUMED
+    step_completed, resumed, fired = (EventType.STEP_COMPLETED, EventType.RESUMED,
+                                      EventType.TIMER_FIRED)
     for e in events:
         t = e.type
         if t is step_completed:
@@ -44,7 +45,7 @@ def index_log(events: Sequence[Event]) -> Recorded:
             deliveries.append((key, e))
             kinds[key] = STEP
             rec.interrupted = 0
-        elif t is resumed:
+        elif t is resumed or t is fired:
             deliveries.append((path_key(e.payload.path), e))
             rec.interrupted = 0
         elif t is EventType.STEP_FAILED:

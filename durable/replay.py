@@ -29,12 +29,17 @@ from durable.codec import canonical
 from durable.context import Context
 from durable.errors import InvalidResumeData, NonDeterminismError, StepFailed
 from durable.events import (
+    ANSWERS,
     Event,
     EventType,
+    Kind,
+    Resumed,
     StateSet,
     Suspended,
+    TimerFired,
     Withdrawn,
     decode_raw,
+    encode_raw,
 )
 from durable.fold import RunLog
 from durable.logs import get_logger
@@ -100,7 +105,7 @@ class Replay:
             raise ValueError(f"path {key!r} is requested twice in one execution of this run")
         deliveries, cursor = self.recorded.deliveries, self.cursor
         if (kind is STEP and cursor < len(deliveries) and deliveries[cursor][0] == key
-                and deliveries[cursor][1].type is not EventType.RESUMED):
+                and deliveries[cursor][1].type not in ANSWERS):
             return key  # the log's very next delivery is this step's: the kinds agree
         logged = self.recorded.kinds.get(key)
         if logged is not None and logged != kind and self.nde is None:
@@ -146,17 +151,19 @@ class Replay:
         return True
 
     def request_suspend(
-        self, path: Path, kind: str, payload: Any, schema: type[Any] | None
+        self, path: Path, kind: str, payload: Any, schema: type[Any] | None,
+        due: float | None = None,
     ) -> asyncio.Future[Any]:
+        """Wait at ``path`` for an answer; ``due``: a timer's due time (the engine fires
+        it then). Recorded in the log unless it is already."""
         key = self._check_kind(path, SUSPEND)
         payload = canonical(payload)
         req = Request(path, SUSPEND, self.loop.create_future(), suspend_kind=kind,
-                      payload=payload, schema=schema)
+                      payload=payload, schema=schema, due=due)
         self.requests[key] = req
         req.future.add_done_callback(lambda fut: self._withdraw(key, req, fut))
         if key not in self.recorded.suspended:
-            self.pending.append((EventType.SUSPENDED,
-                                 Suspended(path=list(path), kind=kind, payload=payload)))
+            self.pending.append((EventType.SUSPENDED, _suspended(req)))
         return req.future
 
     def _withdraw(self, key: str, req: Request, fut: asyncio.Future[Any]) -> None:
@@ -165,8 +172,7 @@ class Replay:
             return
         del self.requests[key]
         self.withdrawn.add(key)
-        suspended = (EventType.SUSPENDED, Suspended(path=list(req.path), kind=req.suspend_kind,
-                                                    payload=req.payload))
+        suspended = (EventType.SUSPENDED, _suspended(req))
         if suspended in self.pending:  # never written: nothing to take back
             self.pending.remove(suspended)
         elif key not in self.recorded.withdrawn:
@@ -215,6 +221,8 @@ class Replay:
                 StepFailed(path_key(req.path), p.error_type, p.message, p.attempt + 1))
         elif t is EventType.RESUMED:
             req.future.set_result(convert_resume(decode_raw(p.data), req.schema))
+        elif t is EventType.TIMER_FIRED:
+            req.future.set_result(None)
 
     def start_main(self) -> None:
         ctx = Context(self)
@@ -237,7 +245,7 @@ class Replay:
                 break
             key, event = deliveries[self.cursor]
             req = self.requests.get(key)
-            resumed = event.type is EventType.RESUMED
+            resumed = event.type in ANSWERS
             if req is None and resumed and key in self.withdrawn:
                 self.cursor += 1  # answered after the code stopped waiting there: no-op
                 continue
@@ -290,6 +298,19 @@ class Recorded(asyncio.Future[Any]):
         return self.result()
 
     __iter__ = __await__
+
+
+def _suspended(req: Request) -> Suspended:
+    return Suspended(path=list(req.path), kind=req.suspend_kind, payload=req.payload,
+                     due=req.due)
+
+
+def answer_item(req: Request, value: Any) -> Item:
+    """The event that answers an open suspension with ``value``: a timer fires (its
+    value is None), anything else is resumed."""
+    if req.suspend_kind == Kind.TIMER:
+        return EventType.TIMER_FIRED, TimerFired(path=list(req.path))
+    return EventType.RESUMED, Resumed(path=list(req.path), data=encode_raw(value))
 
 
 def convert_resume(data: Any, schema: type[Any] | None) -> Any:

@@ -49,6 +49,7 @@ class Request:
     suspend_kind: str = "input"
     payload: Any = None
     schema: type[Any] | None = None
+    due: float | None = None  # a timer's due time (epoch seconds)
     started: bool = False
 
 

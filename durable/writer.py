@@ -48,13 +48,14 @@ _stdlib_log = logging.getLogger("durable")
 Item = tuple[EventType, Payload]  # an event to append: its type and payload
 
 # One info line each, so a host's logs tell every run's story.
-LIFECYCLE = frozenset({EventType.STARTED, EventType.SUSPENDED, EventType.RESUMED,
-                       EventType.RECOVERED, EventType.PAUSED, EventType.CONTINUED,
-                       EventType.WITHDRAWN, EventType.SUCCEEDED, EventType.FAILED,
-                       EventType.CANCELLED})
+LIFECYCLE = frozenset({
+    EventType.STARTED, EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
+    EventType.RECOVERED, EventType.PAUSED, EventType.CONTINUED, EventType.WITHDRAWN,
+    EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 # Appends of these change the open suspensions (the listing's rows).
-_TOUCH = frozenset({EventType.SUSPENDED, EventType.RESUMED, EventType.WITHDRAWN,
-                    EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
+_TOUCH = frozenset({EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
+                    EventType.WITHDRAWN, EventType.SUCCEEDED, EventType.FAILED,
+                    EventType.CANCELLED})
 
 
 @dataclass
@@ -99,6 +100,8 @@ class Writer:
         self.blob_threshold = blob_threshold
         self.alone = alone  # true while at most one run executes in this engine
         self.spawn = spawn  # runs a background task of the engine's
+        # Told the due time of each timer this writer records (the engine's timers).
+        self.on_due: Callable[[float], None] | None = None
 
     # -- appending -----------------------------------------------------------------------
     async def start(self, run_id: str, data: Started) -> tuple[Tail, Event]:
@@ -174,6 +177,10 @@ class Writer:
         tail.head_key = key
         if append.notify and hold:
             tail.waited_on = False
+        if touched and self.on_due is not None:
+            for e in events:
+                if e.type is EventType.SUSPENDED and e.payload.due is not None:
+                    self.on_due(e.payload.due)
         every = self.snapshot_every
         if every and pos // every > before // every:
             self._snapshot_later(run)

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from durable.events import Event
-from durable.store.types import IndexRow, ListingFilter, OpenSuspension, WaitingRun
+from durable.store.types import DueTimer, IndexRow, ListingFilter, OpenSuspension, WaitingRun
 from projections.rows import fold_row
 
 
@@ -41,6 +41,14 @@ class MemoryViews:
         hits.sort(key=lambda w: w[0].suspended_at, reverse=True)
         start = f.page * f.per_page
         return [(w, list(rows)) for w, rows in hits[start : start + f.per_page]], len(hits)
+
+    def due(self, until: float, workflows: Sequence[str], limit: int) -> list[DueTimer]:
+        wanted = set(workflows)
+        hits = [DueTimer(r.run_id, r.path_key, r.due_at)
+                for w, rows in self.waiting.values() if w.workflow in wanted
+                for r in rows if r.due_at is not None and r.due_at <= until]
+        hits.sort(key=lambda t: (t.due_at, t.run_id, t.path_key))
+        return hits[:limit]
 
     def open_suspensions(self, run_ids: list[str]) -> dict[str, list[OpenSuspension]]:
         return {r: list(self.waiting[r][1]) for r in run_ids if r in self.waiting}

@@ -57,6 +57,7 @@ _CHANGES_ROW = frozenset({EventType.STATE_SET, EventType.CANCELLED, EventType.SU
 _STATUS_AFTER = {
     EventType.STEP_COMPLETED: Status.RUNNING, EventType.STEP_FAILED: Status.RUNNING,
     EventType.SUSPENDED: Status.SUSPENDED, EventType.WAITING: Status.SUSPENDED,
-    EventType.RESUMED: Status.RUNNING, EventType.PAUSED: Status.PAUSED,
+    EventType.RESUMED: Status.RUNNING, EventType.TIMER_FIRED: Status.RUNNING,
+    EventType.PAUSED: Status.PAUSED,
     EventType.CONTINUED: Status.RUNNING, EventType.RECOVERED: Status.RUNNING,
 }

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable.codec import decode, encode
-from durable.store.types import ListingFilter, OpenSuspension, WaitingRun
+from durable.store.types import DueTimer, ListingFilter, OpenSuspension, WaitingRun
 from projections.dialect import Dialect
 
 RUNS = "durable_suspended_runs"
 ROWS = "durable_suspensions"
+TIMERS = "durable_timers"
 
 
 class SuspendedListing:
@@ -27,7 +28,7 @@ class SuspendedListing:
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
         t = dialect.t
-        self.runs, self.rows = t(RUNS), t(ROWS)
+        self.runs, self.rows, self.timers = t(RUNS), t(ROWS), t(TIMERS)
         self._upsert = dialect.sql(
             f"INSERT INTO {self.runs} (run_id, workflow, resource_id, thread_id, suspended_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
@@ -36,6 +37,9 @@ class SuspendedListing:
         )
         self._delete_run = dialect.sql(f"DELETE FROM {self.runs} WHERE run_id = ?")
         self._delete_rows = dialect.sql(f"DELETE FROM {self.rows} WHERE run_id = ?")
+        self._delete_timers = dialect.sql(f"DELETE FROM {self.timers} WHERE run_id = ?")
+        self._insert_timer = dialect.sql(
+            f"INSERT INTO {self.timers} (run_id, path_key, workflow, due_at) VALUES (?, ?, ?, ?)")
         self._insert_row = dialect.sql(
             f"INSERT INTO {self.rows} (run_id, path_key, path, kind, payload, requires_approval, "
             "suspended_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -62,6 +66,15 @@ class SuspendedListing:
                 suspended_at {d.real} NOT NULL,
                 PRIMARY KEY (run_id, path_key)
             )""",
+            # The timers of waiting runs, by due time: what an engine fires.
+            f"""CREATE TABLE IF NOT EXISTS {self.timers} (
+                run_id TEXT NOT NULL,
+                path_key TEXT NOT NULL,
+                workflow TEXT NOT NULL,
+                due_at {d.real} NOT NULL,
+                PRIMARY KEY (run_id, path_key)
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {prefix}durable_timers_by_due ON {self.timers} (due_at)",
             *(
                 f"CREATE INDEX IF NOT EXISTS {prefix}durable_suspended_by_{name} "
                 f"ON {self.runs} ({cols})"
@@ -82,10 +95,15 @@ class SuspendedListing:
             latest[head.run_id] = (head, rows)
         for run_id, (head, rows) in latest.items():
             cur.execute(self._delete_rows, (run_id,))
+            cur.execute(self._delete_timers, (run_id,))
             if not rows:
                 cur.execute(self._delete_run, (run_id,))
                 continue
             cur.executemany(self._insert_row, [self._params(r) for r in rows])
+            timers = [(run_id, r.path_key, head.workflow, r.due_at) for r in rows
+                      if r.due_at is not None]
+            if timers:
+                cur.executemany(self._insert_timer, timers)
             cur.execute(self._upsert, (run_id, head.workflow, head.resource_id, head.thread_id,
                                        max(r.suspended_at for r in rows)))
 
@@ -142,6 +160,19 @@ class SuspendedListing:
             ))
         return out
 
+    def due(self, cur: Any, until: float, workflows: Sequence[str], limit: int
+            ) -> list[DueTimer]:
+        """Timers of ``workflows`` due at or before ``until``, soonest first."""
+        if not workflows:
+            return []
+        marks = ", ".join(self.d.ph for _ in workflows)
+        cur.execute(
+            f"SELECT run_id, path_key, due_at FROM {self.timers} WHERE due_at <= {self.d.ph} "
+            f"AND workflow IN ({marks}) ORDER BY due_at, run_id, path_key LIMIT {self.d.ph}",
+            [until, *workflows, limit],
+        )
+        return [DueTimer(r["run_id"], r["path_key"], r["due_at"]) for r in cur.fetchall()]
+
     def count(self, cur: Any) -> int:
         cur.execute(f"SELECT COUNT(*) AS n FROM {self.rows}")
         return _first(cur.fetchall())
@@ -150,6 +181,7 @@ class SuspendedListing:
     def clear(self, cur: Any) -> None:
         cur.execute(f"DELETE FROM {self.rows}")
         cur.execute(f"DELETE FROM {self.runs}")
+        cur.execute(f"DELETE FROM {self.timers}")
 
 
 def _first(rows: list[Any]) -> int:

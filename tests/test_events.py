@@ -49,7 +49,12 @@ def payloads(draw: Any) -> tuple[str, dict[str, Any]]:
         ])),
         EventType.STEP_FAILED: {"path": path, "error_type": "E", "message": draw(st.text()),
                                 "attempt": draw(st.integers(0, 3)), "final": draw(st.booleans())},
-        EventType.SUSPENDED: {"path": path, "kind": "input", "payload": draw(values)},
+        EventType.SUSPENDED: draw(st.sampled_from([
+            {"path": path, "kind": "input", "payload": draw(values)},
+            {"path": path, "kind": "timer", "payload": {"until": "2026-01-01T00:00:00+00:00"},
+             "due": draw(st.floats(0, 2e9))},
+        ])),
+        EventType.TIMER_FIRED: {"path": path},
         EventType.WAITING: {"paths": [".".join(map(str, path))]},
         EventType.RESUMED: {"path": path, "data": draw(values)},
         EventType.WITHDRAWN: {"path": path},

@@ -12,11 +12,19 @@ with the log.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from durable.events import Event
 from durable.fold import RunSnapshot
-from durable.store.types import Append, Head, ListingFilter, RunsPage, ViewStatus, WaitingPage
+from durable.store.types import (
+    Append,
+    DueTimer,
+    Head,
+    ListingFilter,
+    RunsPage,
+    ViewStatus,
+    WaitingPage,
+)
 
 
 class ChangeFeed(ABC):
@@ -105,6 +113,12 @@ class Store(ABC):
     @abstractmethod
     async def list_suspended(self, f: ListingFilter) -> WaitingPage:
         """From the suspended-runs listing (always current: written with the events)."""
+
+    @abstractmethod
+    async def due_timers(self, until: float, workflows: Sequence[str], limit: int
+                         ) -> list[DueTimer]:
+        """Open timers of runs of ``workflows`` due at or before ``until`` (epoch
+        seconds), soonest first; from the suspended-runs listing."""
 
     @abstractmethod
     async def catch_up(self) -> int:

@@ -19,6 +19,7 @@ from durable.store.recorder import RecorderStore
 from durable.store.types import (
     OWNER_COLUMNS,
     Append,
+    DueTimer,
     Head,
     ListingFilter,
     RunsPage,
@@ -149,6 +150,10 @@ class MemoryStore(RecorderStore):
         with self.recorder._database_lock:
             page, total = self.views.query_listing(f)
             return page, total, {w.run_id: self.heads[w.run_id] for w, _ in page}
+
+    def _due_sync(self, until: float, workflows: list[str], limit: int) -> list[DueTimer]:
+        with self.recorder._database_lock:
+            return self.views.due(until, workflows, limit)
 
     def _view_status_sync(self) -> list[ViewStatus]:
         with self.recorder._database_lock:

@@ -29,6 +29,7 @@ from durable.fold import RunSnapshot
 from durable.store.base import Store
 from durable.store.types import (
     Append,
+    DueTimer,
     Head,
     ListingFilter,
     RunsPage,
@@ -123,6 +124,9 @@ class RecorderStore(Store):
 
     @abstractmethod
     def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage: ...
+
+    @abstractmethod
+    def _due_sync(self, until: float, workflows: list[str], limit: int) -> list[DueTimer]: ...
 
     @abstractmethod
     def _catch_up_sync(self) -> int:
@@ -324,6 +328,10 @@ class RecorderStore(Store):
 
     async def catch_up(self) -> int:
         return await self._on_writer(self._catch_up_sync)  # type: ignore[no-any-return]
+
+    async def due_timers(self, until: float, workflows: Sequence[str], limit: int
+                         ) -> list[DueTimer]:
+        return await self._read(self._due_sync, until, list(workflows), limit)  # type: ignore[no-any-return]
 
     async def view_status(self) -> list[ViewStatus]:
         return await self._read(self._view_status_sync)  # type: ignore[no-any-return]

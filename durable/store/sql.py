@@ -16,6 +16,7 @@ from durable.store.types import (
     HEAD_COLUMNS,
     OWNER_COLUMNS,
     Append,
+    DueTimer,
     Head,
     ListingFilter,
     RunsPage,
@@ -143,6 +144,10 @@ class SQLStore(RecorderStore):
             page, total, shown = self.listing.query(
                 c, f, heads=self._t("durable_runs"), head_columns=PAGE_HEAD_COLUMNS)
         return page, total, {run_id: page_head(row) for run_id, row in shown.items()}
+
+    def _due_sync(self, until: float, workflows: list[str], limit: int) -> list[DueTimer]:
+        with self._reading() as c:
+            return self.listing.due(c, until, workflows, limit)
 
     def _view_status_sync(self) -> list[ViewStatus]:
         index, listing = self.index, self.listing

@@ -78,6 +78,15 @@ class OpenSuspension(msgspec.Struct, kw_only=True):
     payload: Any
     requires_approval: bool
     suspended_at: float
+    due_at: float | None = None  # a timer's due time
+
+
+class DueTimer(msgspec.Struct, frozen=True):
+    """A timer of a waiting run that has fallen due (or will: see ``Store.due_timers``)."""
+
+    run_id: str
+    path_key: str
+    due_at: float
 
 
 def open_rows(run: RunLog) -> list[OpenSuspension]:
@@ -86,7 +95,7 @@ def open_rows(run: RunLog) -> list[OpenSuspension]:
         OpenSuspension(
             run_id=run.id, path_key=path_key(tuple(s["path"])), path=list(s["path"]),
             kind=s["kind"], payload=s["payload"], requires_approval=s["kind"] == "approval",
-            suspended_at=s["suspended_at"].timestamp(),
+            suspended_at=s["suspended_at"].timestamp(), due_at=s.get("due"),
         )
         for s in run.suspensions.values()
     ]
