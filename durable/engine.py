@@ -130,7 +130,8 @@ class Engine:
         holding: Holding
         writer = Writer(self.store, lambda: self.owner, lease_seconds=o.lease_seconds,
                         snapshot_every=o.snapshot_every, blob_threshold=o.blob_threshold,
-                        alone=lambda: len(holding.active) <= 1, spawn=self._spawn)
+                        alone=lambda: len(holding.active) + self._firing() <= 1,
+                        spawn=self._spawn)
         watcher = Watcher(self.store, lambda: holding.active)
         holding = Holding(writer, max_parked=o.max_parked, spawn=self._spawn,
                           busy=watcher.kick)
@@ -198,6 +199,9 @@ class Engine:
         while pending := [t for t in self._background if not t.done()
                           and t.get_name() != "durable-recovered"]:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def _firing(self) -> int:
+        return self._timers.firing if self._timers is not None else 0
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str = "durable-background") -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)

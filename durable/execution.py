@@ -44,6 +44,8 @@ from durable.writer import Item, Writer
 
 log = get_logger("durable")
 
+MAX_BATCH = 256  # step results recorded in one append
+
 
 class Execution(Replay):
     """A run being executed (or parked, waiting) in this process."""
@@ -59,6 +61,7 @@ class Execution(Replay):
         self.stopped = False  # the engine is closing
         # Timers the code waits on while steps run: fired here when due (see _arm_timers).
         self._alarms: dict[str, asyncio.TimerHandle] = {}
+        self._next: tuple[Any, ...] | None = None  # taken from the inbox, handled next
 
     @property
     def inbox(self) -> asyncio.Queue[tuple[Any, ...]]:
@@ -196,7 +199,8 @@ class Execution(Replay):
     def park(self) -> None:
         """Idle until a resume: let go of what only a running execution needs."""
         self._disarm()
-        if not self.tasks and (self._inbox is None or self._inbox.empty()):
+        if not self.tasks and self._next is None and (self._inbox is None
+                                                       or self._inbox.empty()):
             self._inbox = None
 
     async def advance(self) -> str:
@@ -219,9 +223,10 @@ class Execution(Replay):
                 # and only held steps can have failed attempts in the log.
                 self.recorded.interrupted = 0
                 self.recorded.failures = {}
-            if self.tasks or not self.inbox.empty():
+            if self.tasks or self._next is not None or not self.inbox.empty():
                 self._arm_timers()
-                await self._handle(await self.inbox.get())
+                item, self._next = self._next or await self.inbox.get(), None
+                await self._handle(item)
                 continue
             if self.pause_requested:
                 if await self._append([(EventType.PAUSED, Empty())]) is None:
@@ -268,15 +273,7 @@ class Execution(Replay):
         req: Request = item[1]
         key = path_key(req.path)
         if kind == "done":
-            _, _, value, attempt, raw = item
-            self.tasks.pop(key, None)
-            data, blobs = self.writer.step_result(req.path, raw, attempt)
-            if data.ref is not None:
-                self.blobs[data.ref] = value
-            while (appended := await self._append([(EventType.STEP_COMPLETED, data)],
-                                                  blobs)) is None:
-                pass
-            self.deliver(req, appended[-1])
+            await self._completed(self._more_done(item))
         elif kind == "failed":
             _, _, exc, attempt, final = item
             failure = StepFailed(path=list(req.path), error_type=type(exc).__name__,
@@ -289,6 +286,39 @@ class Execution(Replay):
                 pass
             if final:
                 self.deliver(req, appended[-1])
+
+    def _more_done(self, first: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """``first`` and the step completions queued right behind it (up to the first
+        other entry, kept for next): branches that finished together commit together."""
+        done = [first]
+        while len(done) < MAX_BATCH and self._inbox is not None and not self._inbox.empty():
+            nxt = self._inbox.get_nowait()
+            if nxt[0] != "done":
+                self._next = nxt
+                break
+            done.append(nxt)
+        return done
+
+    async def _completed(self, done: list[tuple[Any, ...]]) -> None:
+        """Record step results in one append, then hand them to the workflow one at a
+        time, running it until idle after each: what replay does with the same log."""
+        items: list[Item] = []
+        blobs: dict[str, bytes] = {}
+        for _, req, value, attempt, raw in done:
+            self.tasks.pop(path_key(req.path), None)
+            data, blob = self.writer.step_result(req.path, raw, attempt)
+            if data.ref is not None:
+                self.blobs[data.ref] = value
+            items.append((EventType.STEP_COMPLETED, data))
+            blobs.update(blob)
+        while (appended := await self._append(items, blobs)) is None:
+            pass
+        results = appended[len(appended) - len(done):]
+        for i, ((_, req, *_), event) in enumerate(zip(done, results, strict=True)):
+            if i:
+                self.loop.run_until_idle()
+                self._raise_if_nde()
+            self.deliver(req, event)
 
     async def _resume_here(self, key: str, value: Any, fut: asyncio.Future[None]) -> None:
         while True:
@@ -355,8 +385,9 @@ class Execution(Replay):
         for t in self.tasks.values():
             t.cancel()
         self.tasks.clear()
-        while self._inbox is not None and not self._inbox.empty():
-            item = self._inbox.get_nowait()
+        held, self._next = self._next, None
+        while held is not None or (self._inbox is not None and not self._inbox.empty()):
+            item, held = held or self._inbox.get_nowait(), None  # type: ignore[union-attr]
             if item[0] == "resume" and not item[3].done():  # never appended: say why
                 item[3].set_exception(EngineClosed(self.run_id) if self.stopped
                                       else PositionConflict(self.run_id, self.position))

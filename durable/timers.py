@@ -64,6 +64,11 @@ class Timers:
         await self.stop()
         await asyncio.gather(*self._firing.values(), return_exceptions=True)
 
+    @property
+    def firing(self) -> int:
+        """Timers being fired right now (their runs' appends share commits)."""
+        return len(self._firing)
+
     def due_at(self, due: float) -> None:
         """A timer due at ``due`` was written here: look for it then, not a poll later."""
         if not self._soon or due < self._soon[0]:
