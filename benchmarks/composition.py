@@ -3,10 +3,11 @@
 *Timers*: ``--timers`` runs (10,000) each sleep until one instant, started
 beforehand by 200 concurrent callers. When the instant comes, the engine that
 started them (``hot``: the runs are parked in it) or a fresh engine opened on
-the store after it (``cold``: every run is replayed first) fires them all.
-Each run returns ``ctx.now()`` after its timer, the firing's timestamp, so
-*lateness* is that minus the due time; *fired per second* is the count over
-the span from the due time to the last firing.
+the store half a second after it (``cold``: every run is replayed first) fires
+them all. Each run returns ``ctx.now()`` after its timer, the firing's
+timestamp, so *lateness* is that minus the moment firing could begin (the due
+time; cold: the fresh engine's opening); *fired per second* is the count over
+the span from that moment to the last firing.
 
 *For-each*: ``ctx.map`` over N items (1,000 and 10,000), each iteration one
 step; iteration 0 then waits for an answer. *To suspension*: from ``start``
@@ -102,9 +103,9 @@ async def _fired(engine: durable.Engine, ids: list[str], timeout: float) -> list
     return [out[r] for r in ids]
 
 
-def _timer_figures(due: float, fired: list[float]) -> dict[str, float]:
-    late = sorted((f - due) * 1e3 for f in fired)
-    span = max(fired) - due
+def _timer_figures(since: float, fired: list[float]) -> dict[str, float]:
+    late = sorted((f - since) * 1e3 for f in fired)
+    span = max(fired) - since
     return {"timers": len(fired), "last_fired_after_s": span,
             "fired_per_s": len(fired) / span if span > 0 else float("inf"),
             "lateness_p50_ms": statistics.median(late),
@@ -125,16 +126,18 @@ async def timers(workdir: str, n: int, cold: bool) -> dict[str, float]:
         per_run = (time.time() - t0) / 200
         due = time.time() + per_run * n * 1.5 + 1.0
         ids = await _start_all(engine, n, due)
+        since = due
         if cold:
             await engine.close()
             await asyncio.sleep(max(0.0, due - time.time()) + 0.5)  # due while nobody is up
             engine = durable.Engine(f"sqlite:///{path}")
             register(engine)
+            since = time.time()
             await engine.open()
         fired = await _fired(engine, ids, timeout=600)
     finally:
         await engine.close()
-    return {**_timer_figures(due, fired), "start_s_per_run": per_run}
+    return {**_timer_figures(since, fired), "start_s_per_run": per_run}
 
 
 async def foreach(workdir: str, n: int) -> dict[str, float]:
@@ -178,7 +181,7 @@ async def measure(args: argparse.Namespace, workdir: str) -> dict[str, Any]:
         for r in range(args.repeats):
             rows.append(await timers(workdir, args.timers, cold))
             print(f"  timers {label} {r + 1}/{args.repeats}: {rows[-1]['timers']} fired "
-                  f"{rows[-1]['last_fired_after_s']:.2f} s after due "
+                  f"{rows[-1]['last_fired_after_s']:.2f} s after it could "
                   f"({rows[-1]['fired_per_s']:,.0f}/s), lateness p99 "
                   f"{rows[-1]['lateness_p99_ms']:.0f} ms", flush=True)
         out["timers"][label] = {"median": _median(rows), "all": rows}
@@ -209,7 +212,8 @@ def main() -> None:
     for label, row in res["timers"].items():
         m = row["median"]
         print(f"  {args.timers:,} timers due at once, {label}: last fired "
-              f"{m['last_fired_after_s']:.2f} s after due, {m['fired_per_s']:,.0f}/s; lateness "
+              f"{m['last_fired_after_s']:.2f} s after firing could begin, "
+              f"{m['fired_per_s']:,.0f}/s; lateness "
               f"p50 {m['lateness_p50_ms']:.0f} ms, p99 {m['lateness_p99_ms']:.0f} ms")
     for n, row in res["foreach"].items():
         m = row["median"]

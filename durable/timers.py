@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 log = get_logger("durable")
 
-BATCH = 500  # due timers read per look
-IN_FLIGHT = 256  # timers being fired at once by one engine
+BATCH = 1000  # due timers read per look
+IN_FLIGHT = 512  # timers being replayed and claimed at once by one engine
 BLOCKED_RETRY = 60.0  # seconds before a timer whose run would not replay is tried again
 PAUSED_RETRY = 5.0  # seconds before a timer of a paused run is looked at again
 
