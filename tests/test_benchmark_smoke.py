@@ -1,0 +1,36 @@
+"""Short variants of the long benchmarks: each still runs and measures what it says.
+
+The real runs live in ``benchmarks/`` (minutes each); these take seconds and check
+the figures' shape and sense, never their size (no timing is asserted).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_composition_fires_every_timer_and_finishes_each_for_each() -> None:
+    out = _run("benchmarks.composition", "--timers", "150", "--items", "20", "60",
+               "--repeats", "1", "--no-write")
+    assert "150 timers due at once, hot" in out and "150 timers due at once, cold" in out
+    assert "for-each of 20:" in out and "for-each of 60:" in out
+
+
+def test_pages_counts_frames_for_the_engine_and_the_floor() -> None:
+    figures = json.loads(_run("benchmarks.pages", "--runs", "5", "--json"))
+    engine, floor = figures["engine"], figures["floor"]
+    assert engine["appends"] == 5 * 12 and floor["appends"] == 5 * 12
+    # an append writes at least its event's page and its index entry; the floor, one row
+    assert 2.0 <= engine["frames_per_append"] < 10 and 1.0 <= floor["frames_per_append"] < 2
