@@ -109,10 +109,13 @@ class Watcher:
 
     async def _look(self, changed: set[str] | None) -> None:
         active = self.active()
-        interest = set(active) | set(self._waiters)
-        if changed:  # these runs changed: look at those of interest
-            interest &= changed
-        # None (unknown which) or empty (a timeout): look at every run of interest
+        if changed is None:  # a timeout, or the feed cannot say: look at everything
+            interest = set(active) | set(self._waiters)
+        else:
+            # Runs executing here hear only of the appends that others make to them (the
+            # feed names those); callers waiting for a run look on every commit, since a
+            # run settling elsewhere is named only if someone appended for its holder.
+            interest = (set(active) & changed) | set(self._waiters)
         if not interest:
             return
         heads = await self.store.read_heads(interest)

@@ -713,3 +713,31 @@ async def test_awkward_strings_and_bytes_round_trip(store_url: str, open_engine:
     info = await engine.get_run(odd)
     assert (info.resource_id, info.thread_id, info.status) == (odd, odd, "succeeded")
     assert await engine.verify(odd)
+
+
+async def test_a_feed_names_the_runs_others_appended_to(shared_url: str) -> None:
+    """What a holder must take in is named (a non-holder's append, PostgreSQL's NOTIFY,
+    SQLite's notices); a holder's own steps name nothing; a quiet feed times out (None)."""
+    watching, writing = open_store(shared_url), open_store(shared_url)
+    await watching.open()
+    await writing.open()
+    feed = watching.changes()
+    try:
+        assert await feed.wait(0.2) is None  # first look (or a timeout): look at everything
+        await writing.append(append("mine", 0))  # a holder's own start: names nothing
+        quiet = await feed.wait(0.5)
+        assert quiet is None or "mine" not in quiet
+        for_holder = append("theirs", 0)
+        for_holder.notify = True  # appended by a non-holder
+        await writing.append(for_holder)
+        named: set[str] = set()
+        for _ in range(20):  # SQLite coalesces looks; PostgreSQL delivers at commit
+            got = await feed.wait(0.5)
+            named |= got or set()
+            if "theirs" in named:
+                break
+        assert "theirs" in named and "mine" not in named
+    finally:
+        await feed.close()
+        await watching.close()
+        await writing.close()

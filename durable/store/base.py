@@ -39,8 +39,10 @@ class ChangeFeed(ABC):
 
     @abstractmethod
     async def wait(self, timeout: float) -> set[str] | None:
-        """Return after a commit (or after ``timeout`` seconds): the run ids it names,
-        ``None`` when it cannot say which runs changed, or an empty set on timeout."""
+        """Return after a commit (or after ``timeout`` seconds): the run ids it names
+        (perhaps none: only appends by a run's non-holder, and a holder's settling append
+        after it took one in, are named), or ``None`` on a timeout or when it cannot say
+        which runs changed (the caller then looks at everything it watches)."""
 
     async def close(self) -> None:  # noqa: B027 - most feeds hold nothing
         """Let go of whatever the feed holds (a connection)."""

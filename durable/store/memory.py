@@ -219,7 +219,7 @@ class _LocalFeed(ChangeFeed):
                 timer.cancel()
                 self.waiter = None
         ids, self.ids = self.ids, set()
-        return ids
+        return ids or None  # none: a timeout
 
     async def close(self) -> None:
         with self.store._feeds_lock:

@@ -414,7 +414,7 @@ class _NotifyFeed(ChangeFeed):
         except psycopg.Error:
             await self.close()
             return None
-        return ids
+        return ids or None  # none: a timeout
 
     async def close(self) -> None:
         if self._conn is not None:

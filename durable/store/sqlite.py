@@ -53,7 +53,17 @@ HEADS = [
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
     BLOBS_DDL.format(t="durable_blobs", blob="BLOB"),
+    # What PostgreSQL says with NOTIFY: the runs that a non-holder appended to (or whose
+    # holder settled them after taking such an append in), newest `seq` last.
+    """CREATE TABLE IF NOT EXISTS durable_notices (
+        run_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS durable_notices_seq ON durable_notices (seq)",
 ]
+NOTICE = ("INSERT INTO durable_notices (run_id, seq) VALUES "
+          "(?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM durable_notices)) "
+          "ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq")
 
 class _Recorder(SQLiteApplicationRecorder):
     """The library's recorder, writing our heads, listing rows and blobs in its transaction."""
@@ -74,6 +84,9 @@ class _Recorder(SQLiteApplicationRecorder):
         appends: Sequence[Append] = kwargs.get("appends", ())
         self.heads.write(c, appends)
         self.store.listing.write(c, listing_changes(appends))
+        notices = sorted({a.run_id for a in appends if a.notify})
+        if notices:
+            c.executemany(NOTICE, [(run_id,) for run_id in notices])
         return ids
 
 
@@ -295,13 +308,39 @@ class _DataVersionFeed(ChangeFeed):
 
     Reading it touches no page (it compares the WAL index header), so it is polled
     on the event loop's own thread every ``every`` seconds, on a connection of its own.
+    When it moved, the notices written since the last look name the runs that a
+    non-holder appended to (``durable_notices``, PostgreSQL's NOTIFY in a table): a
+    busy engine's own commits move the version too, and name nothing.
     """
 
     def __init__(self, path: str, every: float = 0.05) -> None:
         self.path, self.every = path, every
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
+        self._seq: int | None = None  # the newest notice seen
         self._last = 0.0  # when a change was last reported (event loop time)
+
+    def _notices(self) -> set[str] | None:
+        """The runs named by notices since the last look; None if they cannot be read."""
+        try:
+            assert self._conn is not None
+            rows = self._conn.execute(
+                "SELECT run_id, seq FROM durable_notices WHERE seq > ? ORDER BY seq",
+                (self._seq or 0,)).fetchall()
+        except sqlite3.Error:
+            return None
+        if rows:
+            self._seq = rows[-1][1]
+        return {r[0] for r in rows}
+
+    def _start(self) -> None:
+        self._version = self._read()
+        try:
+            assert self._conn is not None
+            self._seq = int(self._conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM durable_notices").fetchone()[0])
+        except (sqlite3.Error, AssertionError):
+            self._seq = None  # the first look names nothing it can trust: look at all
 
     def _read(self) -> int | None:
         try:
@@ -316,7 +355,7 @@ class _DataVersionFeed(ChangeFeed):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._version is None:
-            self._version = self._read()
+            self._start()
         # Under a stream of commits, report at most once every `every` seconds: a busy
         # engine's own commits change the version too, and each report costs a read.
         await asyncio.sleep(max(0.0, min(self._last + self.every - loop.time(), timeout)))
@@ -325,10 +364,13 @@ class _DataVersionFeed(ChangeFeed):
             if version is None or version != self._version:
                 self._version = version
                 self._last = loop.time()
-                return None
+                if version is None or self._seq is None:
+                    self._start()
+                    return None
+                return self._notices()
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return set()
+                return None  # a timeout: the caller looks at everything it watches
             await asyncio.sleep(min(self.every, remaining))
 
     async def close(self) -> None:
