@@ -20,11 +20,10 @@ a refused command writes nothing; a lost race is looked at again from the log.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 from typing import Any
 
-from durable.codec import canonical, storable_text
+from durable.codec import storable_text
 from durable.errors import (
     AmbiguousResume,
     InvalidResumeData,
@@ -40,7 +39,6 @@ from durable.events import (
     EventType,
     Kind,
     Recovered,
-    Started,
     Status,
 )
 from durable.execution import Execution
@@ -51,6 +49,7 @@ from durable.replay import answer_item, validate_resume
 from durable.results import RunResult
 from durable.run_info import info_from
 from durable.runtime import Runtime
+from durable.starts import started_data
 from durable.steps import Request, current_run
 from durable.writer import Item, Tail
 
@@ -85,30 +84,6 @@ async def start(
 async def _status(rt: Runtime, run_id: str) -> str:
     head = await rt.store.read_head(run_id)
     return head.status if head is not None else "running"
-
-
-def started_data(
-    workflow: str, version: str | None, input: Any, initial_state: Any, request_context: Any,
-    resource_id: str | None, thread_id: str | None,
-) -> Started:
-    """The ``started`` event's payload; a ``ValueError`` for what cannot be stored."""
-    for name, value in (("initial_state", initial_state), ("request_context", request_context)):
-        if value is not None and not isinstance(value, dict):
-            raise ValueError(f"{name} must be a dict (or None), not a {type(value).__name__}")
-    try:
-        return Started(
-            workflow=workflow,
-            version=version,
-            input=canonical(input),
-            state=canonical(initial_state or {}),
-            request_context=canonical(request_context or {}),
-            resource_id=resource_id,
-            thread_id=thread_id,
-            parent_run_id=None,
-            seed=random.getrandbits(63),
-        )
-    except (TypeError, ValueError, OverflowError, UnicodeError) as e:
-        raise ValueError(f"the run's input cannot be stored: {e}") from None
 
 
 async def drive(rt: Runtime, ex: Execution) -> RunResult:

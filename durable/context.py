@@ -6,13 +6,13 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from durable.codec import canonical
 from durable.events import Kind
 from durable.paths import Path, check_step_id
 from durable.results import Approval
-from durable.steps import current_attempt
+from durable.steps import ContinueAsNew, current_attempt
 
 if TYPE_CHECKING:
     from durable.replay import Replay
@@ -180,6 +180,16 @@ class Context:
             return done
         return self._ex.request_suspend(
             path, Kind.TIMER, {"until": due.isoformat()}, None, due=due.timestamp())
+
+    async def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this run as ``succeeded`` with output ``{"continued_as": NEW_RUN_ID}``, and
+        start a new run of this workflow with ``input`` (``continued_from`` set), which
+        executes at once in this engine: how an endless loop keeps its history short."""
+        try:
+            value = canonical(input)
+        except (TypeError, ValueError, OverflowError, UnicodeError) as e:
+            raise ValueError(f"the new run's input cannot be stored: {e}") from None
+        raise ContinueAsNew(value)
 
     async def map(
         self,

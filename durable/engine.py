@@ -197,7 +197,7 @@ class Engine:
         """Wait for the work this engine does off the request path (snapshots, releases)
         to finish; runs it continues in the background (recovered ones) are not waited for."""
         while pending := [t for t in self._background if not t.done()
-                          and t.get_name() != "durable-recovered"]:
+                          and t.get_name() not in ("durable-recovered", "durable-continued")]:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _firing(self) -> int:

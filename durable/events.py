@@ -88,6 +88,7 @@ class Started(Payload):
     thread_id: str | None = None
     parent_run_id: str | None = None
     seed: int = 0
+    continued_from: str | None = None  # the run this one continues (ctx.continue_as_new)
 
 
 class StepCompleted(Payload, omit_defaults=True, kw_only=True):

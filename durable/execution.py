@@ -18,19 +18,16 @@ import asyncio
 import time
 from typing import Any
 
-from durable.codec import canonical, storable_text
+from durable.codec import storable_text
+from durable.endings import Ending
 from durable.errors import EngineClosed, NotSuspended, PositionConflict
-from durable.errors import StepFailed as StepFailedError
 from durable.events import (
     ANSWERS,
-    Cancelled,
     Empty,
     Event,
     EventType,
-    Failed,
     Status,
     StepFailed,
-    Succeeded,
     Waiting,
 )
 from durable.fold import RunLog
@@ -38,16 +35,16 @@ from durable.logs import get_logger
 from durable.paths import path_key
 from durable.recorded import STEP, SUSPEND
 from durable.registry import WorkflowDef
-from durable.replay import Replay, answer_item
+from durable.replay import answer_item
 from durable.steps import Request, run_step
-from durable.writer import Item, Writer
+from durable.writer import Item, Tail, Writer
 
 log = get_logger("durable")
 
 MAX_BATCH = 256  # step results recorded in one append
 
 
-class Execution(Replay):
+class Execution(Ending):
     """A run being executed (or parked, waiting) in this process."""
 
     def __init__(
@@ -62,6 +59,7 @@ class Execution(Replay):
         # Timers the code waits on while steps run: fired here when due (see _arm_timers).
         self._alarms: dict[str, asyncio.TimerHandle] = {}
         self._next: tuple[Any, ...] | None = None  # taken from the inbox, handled next
+        self.continued: tuple[Tail, Event] | None = None  # the run this one continued as
 
     @property
     def inbox(self) -> asyncio.Queue[tuple[Any, ...]]:
@@ -340,44 +338,6 @@ class Execution(Replay):
                 if not fut.done():
                     fut.set_result(None)
                 return
-
-    async def _finish(self) -> str | None:
-        assert self.main is not None
-        if self.main.cancelled():
-            return await self._fail("the workflow was cancelled from inside")
-        exc = self.main.exception()
-        if exc is not None:
-            if isinstance(exc, StepFailedError):
-                return await self._fail(str(exc), exc.error_type)
-            return await self._fail(f"{type(exc).__name__}: {exc}", type(exc).__name__)
-        try:
-            output = canonical(self.main.result())
-        except (TypeError, ValueError, OverflowError, UnicodeError) as e:
-            return await self._fail(f"the workflow's output cannot be stored: {e}")
-        if await self._append([(EventType.SUCCEEDED, Succeeded(output=output))]) is None:
-            return None
-        self.close()
-        return "succeeded"
-
-    async def _fail(self, error: str, error_type: str = "WorkflowError") -> str | None:
-        error = storable_text(error)
-        if await self._append(
-                [(EventType.FAILED, Failed(error=error, error_type=error_type))]) is None:
-            return None
-        self.close()
-        return "failed"
-
-    async def _cancel(self) -> str:
-        for t in self.tasks.values():
-            t.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        self.tasks.clear()
-        self.pending = []
-        while await self._append(
-                [(EventType.CANCELLED, Cancelled(reason=self.cancel_reason))]) is None:
-            pass
-        self.close()
-        return "cancelled"
 
     def close(self) -> None:
         """Stop the workflow coroutine and any step bodies still running."""

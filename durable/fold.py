@@ -26,7 +26,11 @@ class RunLog(BaseAggregate[str]):
     TOPIC = "durable:Run"
     # Bump with an ``upcast_v1_v2(state)`` static method when the folded state gains
     # fields, so snapshots taken before still load.
-    class_version = 1
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["continued_from"] = None  # snapshots from before continue_as_new
 
     if TYPE_CHECKING:  # set by apply(); not dataclass fields of the aggregate
         workflow: str
@@ -46,6 +50,7 @@ class RunLog(BaseAggregate[str]):
         last_hash: str
         seed: int
         pause_pending: bool
+        continued_from: str | None
 
     @classmethod
     def begin(cls, e: Event) -> RunLog:
@@ -78,6 +83,7 @@ def _started(run: Any, e: Event) -> None:
     run.suspended_at = None
     run.seed = p.seed
     run.pause_pending = False
+    run.continued_from = p.continued_from
 
 
 def _running(run: Any, e: Event) -> None:

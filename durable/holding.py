@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import structlog
 
@@ -31,7 +30,7 @@ log = get_logger("durable")
 class Holding:
     def __init__(
         self, writer: Writer, *, max_parked: int,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[..., None],  # spawn(coro, name): a background task of the engine
         busy: Callable[[], None] = lambda: None,
     ) -> None:
         self.writer = writer
@@ -83,7 +82,29 @@ class Holding:
                 self._idle.set()
         if outcome in (Status.SUSPENDED, Status.PAUSED):
             self.park(ex)
+        elif ex.continued is not None:  # ctx.continue_as_new: the new run executes here
+            tail, started = ex.continued
+            new = Execution(self.writer, ex.wf, tail.run, [started])
+            if await self.locks.try_acquire(new.run_id):
+                new.replay()  # nothing recorded yet: runs the workflow to its first requests
+                self.drive_later(new, "durable-continued")
         return outcome
+
+    def drive_later(self, ex: Execution, name: str) -> None:
+        """Drive ``ex`` in a background task; the caller took its lock, which the task
+        lets go of. It counts as executing here from now on."""
+        self.reserve(ex)
+        self.spawn(self._drive_then_release(ex), name)
+
+    async def _drive_then_release(self, ex: Execution) -> None:
+        try:
+            await self.drive(ex)
+        except EngineClosed:
+            pass  # released: any engine may continue it
+        except Exception:
+            log.error("background_run_failed", run_id=ex.run_id, exc_info=True)
+        finally:
+            self.locks.release(ex.run_id)
 
     def _release_soon(self, run_id: str) -> None:
         """Release off the driver's path: its caller may be cancelled, and it holds the

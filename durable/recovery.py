@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from durable.errors import EngineClosed, NonDeterminismError, PositionConflict
+from durable.errors import NonDeterminismError, PositionConflict
 from durable.events import EventType, Recovered, Status
 from durable.execution import Execution
 from durable.fold import fold
@@ -39,8 +39,7 @@ async def recover(rt: Runtime) -> list[str]:
         if ex is None:
             continue
         claimed.append(head.run_id)
-        rt.holding.reserve(ex)
-        rt.spawn(_continue(rt, ex), "durable-recovered")
+        rt.holding.drive_later(ex, "durable-recovered")
     return claimed
 
 
@@ -86,18 +85,6 @@ async def claim(rt: Runtime, head: Head) -> Execution | None:
 
 class _Moved(Exception):
     pass
-
-
-async def _continue(rt: Runtime, ex: Execution) -> None:
-    """Drive a claimed run; :func:`claim` took its lock, this lets go of it."""
-    try:
-        await rt.holding.drive(ex)
-    except EngineClosed:
-        pass  # released: any engine may continue it
-    except Exception:
-        log.error("recovered_run_failed", run_id=ex.run_id, exc_info=True)
-    finally:
-        rt.holding.locks.release(ex.run_id)
 
 
 async def keep_leases(rt: Runtime) -> None:

@@ -34,6 +34,7 @@ class RunInfo(msgspec.Struct, kw_only=True):
     resource_id: str | None = None
     thread_id: str | None = None
     parent_run_id: str | None = None
+    continued_from: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     suspended_at: datetime | None = None

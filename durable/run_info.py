@@ -45,6 +45,7 @@ def info_from(run: RunLog, cls: type[Info]) -> Info:
         resource_id=run.resource_id,
         thread_id=run.thread_id,
         parent_run_id=run.parent_run_id,
+        continued_from=run.continued_from,
         created_at=run.created_on,
         updated_at=run.modified_on,
         suspended_at=run.suspended_at,

@@ -53,6 +53,15 @@ class Request:
     started: bool = False
 
 
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new``: ends the workflow function (not an error, and
+    not an ``Exception``, so workflow code's ``except Exception`` lets it through)."""
+
+    def __init__(self, input: Any) -> None:
+        super().__init__("continue as new")
+        self.input = input
+
+
 class UnstorableResult(TypeError):
     """A step returned a value that cannot be stored in the log."""
 

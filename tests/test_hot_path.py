@@ -78,13 +78,15 @@ def test_an_old_snapshot_loads_after_the_run_state_gains_a_field(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     events = build_log(["step", "suspend"])
-    old = MAPPER.to_stored_event(RunSnapshot.of(fold(events), T0))  # written by version 1
+    now = RunLog.class_version
+    old = MAPPER.to_stored_event(RunSnapshot.of(fold(events), T0))  # written by today's version
 
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
+    def upcast(state: dict[str, Any]) -> None:
         state["priority"] = "normal"
 
-    monkeypatch.setattr(RunLog, "class_version", 2, raising=False)
-    monkeypatch.setattr(RunLog, "upcast_v1_v2", staticmethod(upcast_v1_v2), raising=False)
+    monkeypatch.setattr(RunLog, "class_version", now + 1, raising=False)
+    monkeypatch.setattr(RunLog, f"upcast_v{now}_v{now + 1}", staticmethod(upcast),
+                        raising=False)
     run = MAPPER.to_domain_event(old).load()  # type: ignore[attr-defined]
     assert run.priority == "normal"
     assert run.status == "suspended" and run.version == 3
