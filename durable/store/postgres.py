@@ -6,7 +6,6 @@ the schema named (``public`` by default), so one database can hold several engin
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
 
 from durable.store.base import ChangeFeed
+from durable.store.pg_notify import NotifyFeed
 from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
 from durable.store.types import Append, listing_changes
 from projections.dialect import POSTGRES
@@ -382,41 +382,4 @@ class PostgresStore(SQLStore):
                                 if p[k]})
 
     def changes(self) -> ChangeFeed:
-        return _NotifyFeed(self.conninfo, self.channel)
-
-
-class _NotifyFeed(ChangeFeed):
-    """LISTEN on the schema's channel: each NOTIFY names a run whose status changed or
-    that someone who does not hold it appended to. A dropped connection is made again;
-    what was sent meanwhile is lost, so the first wait after it says "check all"."""
-
-    def __init__(self, conninfo: str, channel: str) -> None:
-        self.conninfo, self.channel = conninfo, channel
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
-                                                     connect_timeout=10)
-        await conn.execute(f'LISTEN "{self.channel}"')
-        return conn
-
-    async def wait(self, timeout: float) -> set[str] | None:
-        if self._conn is None or self._conn.closed:
-            try:
-                self._conn = await self._connect()
-            except psycopg.Error:
-                await asyncio.sleep(min(timeout, 1.0))
-            return None
-        ids: set[str] = set()
-        try:
-            async for note in self._conn.notifies(timeout=timeout, stop_after=1):
-                ids.add(note.payload)
-        except psycopg.Error:
-            await self.close()
-            return None
-        return ids or None  # none: a timeout
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        return NotifyFeed(self.conninfo, self.channel)
