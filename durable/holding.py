@@ -86,8 +86,13 @@ class Holding:
             tail, started = ex.continued
             new = Execution(self.writer, ex.wf, tail.run, [started])
             if await self.locks.try_acquire(new.run_id):
-                new.replay()  # nothing recorded yet: runs the workflow to its first requests
-                self.drive_later(new, "durable-continued")
+                try:
+                    new.replay()  # nothing recorded yet: runs the workflow to its first requests
+                except Exception:  # left running unheld here: the lease sweep releases it
+                    self.locks.release(new.run_id)
+                    log.error("continued_run_failed", run_id=new.run_id, exc_info=True)
+                else:
+                    self.drive_later(new, "durable-continued")
         return outcome
 
     def drive_later(self, ex: Execution, name: str) -> None:
