@@ -6,7 +6,10 @@ import asyncio
 import itertools
 from typing import Any
 
+import pytest
+
 import durable
+from durable.errors import NotSuspended
 
 CALLS: list[tuple[str, int]] = []  # (run input tag, item) each time a step body runs
 
@@ -82,3 +85,25 @@ async def test_three_iterations_wait_at_once_and_any_order_of_answers_gives_one_
         assert sorted(i for t, i in CALLS if t == tag) == [0, 1, 2]
         assert (await engine.check_replay(run.run_id)).ok
     assert all(o == ["0:yes0", "1:yes1", "2:yes2"] for o in outputs)
+
+
+async def test_a_stale_resume_aimed_at_an_answered_suspension_in_a_loop_is_refused(
+    store_url: str, open_engine: Any
+) -> None:
+    def loop(engine: durable.Engine) -> None:
+        @engine.workflow("ask-thrice")
+        async def ask_thrice(ctx: durable.Context, _: Any) -> list[Any]:
+            return [await ctx.suspend("ok", {"round": i}) for i in range(3)]  # ok, ok#2, ok#3
+
+    engine = await open_engine(store_url, loop, max_parked=0)
+    run = await engine.create_run("ask-thrice")
+    assert (await run.start(None)).suspended == [("ok",)]
+    assert (await run.resume("first", step="ok")).suspended == [("ok#2",)]
+    before = len(await engine.history(run.run_id))
+    # a retry of the first answer (a webhook delivered twice) must not answer round two
+    with pytest.raises(NotSuspended):
+        await run.resume("first again", step="ok")
+    assert len(await engine.history(run.run_id)) == before  # nothing written
+    assert (await run.resume("second", step="ok#2")).suspended == [("ok#3",)]
+    done = await run.resume("third")
+    assert done.output == ["first", "second", "third"]
