@@ -79,6 +79,7 @@ def info_from_index(row: IndexRow, rows: list[OpenSuspension]) -> RunInfo:
         resource_id=row.resource_id,
         thread_id=row.thread_id,
         parent_run_id=row.parent_run_id,
+        continued_from=row.continued_from,
         created_at=_dt(row.created_at),
         updated_at=_dt(row.updated_at),
         suspended_at=max((s.suspended_at for s in suspensions), default=None),

@@ -29,6 +29,7 @@ def fold_row(row: IndexRow | None, event: Event, notification_id: int) -> IndexR
             parent_run_id=shell.parent_run_id, created_at=ts, updated_at=ts,
             position=event.position, output=None, error=None,
             state=encode(shell.state), seq=notification_id,
+            continued_from=shell.continued_from,
         )
     if event.type not in _CHANGES_ROW:  # a step, a suspension: only time and position move
         row.status = _STATUS_AFTER.get(event.type, row.status)

@@ -61,7 +61,8 @@ class RunsIndex:
                 output {d.blob},
                 error TEXT,
                 state {d.blob},
-                seq {d.bigint} NOT NULL
+                seq {d.bigint} NOT NULL,
+                continued_from TEXT
             )""",
             f"""CREATE TABLE IF NOT EXISTS {self.tracking} (
                 name TEXT PRIMARY KEY,
@@ -183,6 +184,20 @@ class RunsIndex:
             for c in INDEX_COLUMNS
         }
         return IndexRow(**values)
+
+    def migrate(self, cur: Any) -> None:
+        """Add the columns a table made by an older version lacks (after ``ddl()``)."""
+        for column in ("continued_from",):
+            # Looked up first: ALTER TABLE locks the table even when it has nothing to do,
+            # and engines opening while others catch the index up would deadlock on it.
+            if self.d.name == "postgres":
+                cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                            "AND NOT attisdropped", (self.table,))
+            else:
+                cur.execute(f"PRAGMA table_info({self.table})")
+            if column not in {r["attname"] if self.d.name == "postgres" else r[1]
+                              for r in cur.fetchall()}:
+                cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} TEXT")
 
     def count(self, cur: Any) -> int:
         cur.execute(f"SELECT COUNT(*) AS n FROM {self.table}")

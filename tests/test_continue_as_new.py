@@ -72,6 +72,8 @@ async def test_a_run_continues_as_new_runs_each_with_a_short_history(
         assert await engine.verify(after.run_id)
         assert (await engine.check_replay(after.run_id)).ok
     assert chain[0].continued_from is None
+    listed = {r.run_id: r.continued_from for r in (await engine.list_runs()).runs}
+    assert listed == {c.run_id: c.continued_from for c in chain}  # the runs index has it too
     assert (await engine.check_replay(first.run_id)).ok
 
 

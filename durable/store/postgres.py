@@ -239,6 +239,7 @@ class _Recorder(PostgresApplicationRecorder):
         super()._create_table(curs)
         for statement in self.our_tables:
             curs.execute(statement)
+        self.store.index.migrate(curs)
 
     def _insert_events(
         self, curs: Cursor[DictRow] | _Script, stored_events: Sequence[StoredEvent],

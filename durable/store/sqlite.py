@@ -198,6 +198,7 @@ class SQLiteStore(SQLStore):
             for statement in [*self.recorder.create_table_statements,
                               *self.snapshots.create_table_statements]:
                 c.execute(statement)
+            self.index.migrate(c)
         if not pool.is_sqlite_memory_mode:
             self._checkpointer = _Checkpointer(self.path)
             self._checkpointer.start()

@@ -121,6 +121,7 @@ class IndexRow(msgspec.Struct, kw_only=True):
     error: str | None
     state: bytes | None
     seq: int  # the notification id of `started`: creation order, stable across rebuilds
+    continued_from: str | None = None  # the run this one continues (ctx.continue_as_new)
 
 
 INDEX_COLUMNS = tuple(IndexRow.__struct_fields__)
