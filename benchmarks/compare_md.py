@@ -264,22 +264,22 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(L) + "\n"
 
 
-def _xr(summ: dict[str, Any], *path: str) -> float | None:
+def _field(summ: dict[str, Any], path: tuple[str, ...], name: str) -> float | None:
+    """``summ[path...][name]``, or None where any of it is missing."""
     d: Any = summ
     for part in path:
         if not isinstance(d, dict) or part not in d:
             return None
         d = d[part]
-    return d.get("x_durable") if isinstance(d, dict) else None
+    return d.get(name) if isinstance(d, dict) else None
+
+
+def _xr(summ: dict[str, Any], *path: str) -> float | None:
+    return _field(summ, path, "x_durable")
 
 
 def _med_of(summ: dict[str, Any], *path: str) -> float | None:
-    d: Any = summ
-    for part in path:
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d.get("median") if isinstance(d, dict) else None
+    return _field(summ, path, "median")
 
 
 def short_md(res: dict[str, Any]) -> list[str]:

@@ -123,15 +123,7 @@ class Context:
         """
         if retries < 0:
             raise ValueError("retries counts extra attempts and cannot be negative")
-        ex = self._ex
-        if step_id not in ex.step_ids:  # checked once per id, not once per call in a loop
-            check_step_id(step_id)
-            ex.step_ids.add(step_id)
-        key = (self._scope, step_id)
-        n = ex.counters.get(key, 0) + 1
-        ex.counters[key] = n
-        path = (*self._scope, step_id if n == 1 else f"{step_id}#{n}")
-        return ex.request_step(path, fn, args, kwargs, retries, backoff)
+        return self._ex.request_step(self._path(step_id), fn, args, kwargs, retries, backoff)
 
     def suspend(
         self, step_id: str, payload: Any = None, *, schema: type[Any] | None = None
