@@ -51,6 +51,8 @@ from durable.run_info import info_from
 from durable.runtime import Runtime
 from durable.starts import started_data
 from durable.steps import Request, current_run
+from durable.store.types import Head
+from durable.surfaced import Nested, check_nested
 from durable.writer import Item, Tail
 
 ROUNDS = 20  # lost races looked at again before giving up
@@ -61,10 +63,14 @@ async def start(
     rt: Runtime, run_id: str, workflow: str, input: Any, *, resource_id: str | None,
     thread_id: str | None, initial_state: dict[str, Any] | None,
     request_context: dict[str, Any] | None,
+    parent: tuple[str, list[str | int]] | None = None,
 ) -> RunResult:
+    """``parent``: the run and path whose ``ctx.child`` this run is."""
     wf = rt.registry.get(workflow)
     data = started_data(wf.name, wf.version, input, initial_state, request_context,
-                        resource_id, thread_id)
+                        resource_id, thread_id,
+                        parent_run_id=parent[0] if parent else None,
+                        parent_path=parent[1] if parent else None)
     # A run id this engine is busy with exists already (or is being started): refuse at
     # once rather than wait for it. Otherwise the log decides between starters.
     if not await rt.holding.locks.try_acquire(run_id):
@@ -79,6 +85,11 @@ async def start(
         return await drive(rt, ex)
     finally:
         rt.holding.locks.release(run_id)
+
+
+def recovered_item(rt: Runtime, head: Head) -> Item:
+    """The claim of a run whose holder stopped: the first of this engine's appends."""
+    return EventType.RECOVERED, Recovered(owner=rt.owner().id, previous=head.owner_id)
 
 
 async def _status(rt: Runtime, run_id: str) -> str:
@@ -102,14 +113,14 @@ async def resume(
     for _ in range(ROUNDS):
         ex = rt.holding.active.get(run_id)
         if ex is not None:
-            result = await _resume_active(rt, ex, data, key, kind, wait=not inside)
+            result = await resume_active(rt, ex, data, key, kind, wait=not inside)
             if result is not None:
                 return result
             continue
         async with rt.holding.locks.hold(run_id):
             if run_id in rt.holding.active:
                 continue
-            outcome = await _resume_held(rt, run_id, data, key, kind)
+            outcome = await resume_held(rt, run_id, data, key, kind)
         if outcome is HELD_ELSEWHERE:
             if inside:
                 return info_from(await rt.load(run_id), RunResult)
@@ -119,14 +130,14 @@ async def resume(
     raise RuntimeError(f"could not resume run {run_id!r}: it kept changing; try again")
 
 
-async def _resume_active(
+async def resume_active(
     rt: Runtime, ex: Execution, data: Any, key: str | None, kind: str | None, *, wait: bool
 ) -> RunResult | None:
     """The run executes here: its driver appends the answer between its own events."""
     req = _target(ex, key, kind, unwritten=True)
     value = validate_resume(ex.run_id, req, data)
     try:
-        await ex.request_resume(path_key(req.path), value)
+        await ex.request_resume(path_key(req.path), value, fire=kind == Kind.TIMER)
     except PositionConflict:
         return None  # it lost the run meanwhile: look again
     if not wait:
@@ -135,7 +146,7 @@ async def _resume_active(
     return info_from(await rt.load(ex.run_id), RunResult)
 
 
-async def _resume_held(
+async def resume_held(
     rt: Runtime, run_id: str, data: Any, key: str | None, kind: str | None,
     claimed: Callable[[], None] | None = None,
 ) -> RunResult | object | None:
@@ -160,15 +171,14 @@ async def _resume_held(
             return None
         if not rt.holder_gone(head):
             return await _append_for_holder(rt, events, run, data, key, kind)
-        claiming = [(EventType.RECOVERED,
-                     Recovered(owner=rt.owner().id, previous=head.owner_id))]
+        claiming = [recovered_item(rt, head)]
     ex = await rt.replayed(events, run)  # NonDeterminismError here: nothing written
     try:
         item, req = _answer(ex, data, key, kind)
     except BaseException:
         ex.close()
         raise
-    return await _take_over(rt, ex, [*claiming, item], req, claimed)
+    return await take_over(rt, ex, [*claiming, item], req, claimed)
 
 
 async def _resume_parked(
@@ -178,6 +188,9 @@ async def _resume_parked(
     """The hot path. None: the parked copy is stale (the log moved), go cold."""
     try:
         item, req = _answer(ex, data, key, kind)
+    except Nested:
+        rt.holding.park(ex)
+        raise
     except (NotSuspended, AmbiguousResume, InvalidResumeData):
         head = await rt.store.read_head(ex.run_id)
         if head is not None and head.position == ex.position:  # current: the refusal stands
@@ -185,10 +198,10 @@ async def _resume_parked(
             raise
         ex.close()
         return None
-    return await _take_over(rt, ex, [item], req, claimed)
+    return await take_over(rt, ex, [item], req, claimed)
 
 
-async def _take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None,
+async def take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None,
                      claimed: Callable[[], None] | None = None) -> RunResult | None:
     """Append the answer (after a ``recovered`` claim, if any) holding the run, deliver
     it, and execute here. None: someone else appended first."""
@@ -235,15 +248,21 @@ def _answer(ex: Execution, data: Any, key: str | None, kind: str | None
         raise NotSuspended(ex.run_id, ex.run.status, key)
     req = _target(ex, key, kind)
     value = validate_resume(ex.run_id, req, data)
-    return answer_item(req, value), req
+    return answer_item(req, value, fire=kind == Kind.TIMER), req
 
 
 def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool = False
             ) -> Request:
-    # Timers are the engine's to fire: a resume never answers one.
+    check_nested(ex.run, key, kind)  # a child's suspension: resume the child instead
+    # Timers are the engine's to fire (so are the timeouts of waits for an event):
+    # a resume never answers one.
     every = ex.open_suspensions(unwritten=unwritten)
-    open_reqs = [r for r in every if r.suspend_kind == kind] if kind is not None else [
-        r for r in every if r.suspend_kind != Kind.TIMER]
+    if kind == Kind.TIMER:
+        open_reqs = [r for r in every if r.due is not None]
+    elif kind is not None:
+        open_reqs = [r for r in every if r.suspend_kind == kind]
+    else:
+        open_reqs = [r for r in every if r.suspend_kind != Kind.TIMER]
     status = ex.run.status
     if key is None:
         if not open_reqs:
@@ -277,30 +296,6 @@ async def settle(rt: Runtime, run_id: str) -> RunResult:
             return await drive(rt, ex)
         finally:
             rt.holding.locks.release(run_id)
-
-
-# -- timers ---------------------------------------------------------------------------------
-async def fire_timer(rt: Runtime, run_id: str, key: str,
-                     fired: Callable[[], None] | None = None) -> None:
-    """Fire the run's due timer at ``key``: append ``timer_fired`` and continue the run,
-    here if nobody executes it (then ``fired`` is called once the event is in the log,
-    before the run executes on), or for its holder elsewhere. Raises
-    :class:`NotSuspended` when the timer is no longer open (another engine fired it, or
-    the run was cancelled), :class:`NonDeterminismError` when today's code cannot
-    replay the run (nothing is written)."""
-    for _ in range(ROUNDS):
-        ex = rt.holding.active.get(run_id)
-        if ex is not None:  # executing here: its driver appends the firing in turn
-            if await _resume_active(rt, ex, None, key, Kind.TIMER, wait=False) is not None:
-                return
-            continue
-        async with rt.holding.locks.hold(run_id):
-            if run_id in rt.holding.active:
-                continue
-            outcome = await _resume_held(rt, run_id, None, key, Kind.TIMER, fired)
-        if outcome is not None:
-            return
-    raise RuntimeError(f"could not fire timer {key!r} of run {run_id!r}: it kept changing")
 
 
 # -- cancel and pause ----------------------------------------------------------------------

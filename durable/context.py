@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from durable.codec import canonical
 from durable.events import Kind
-from durable.paths import Path, check_step_id
+from durable.paths import Path, check_name, check_step_id
 from durable.results import Approval
 from durable.steps import ContinueAsNew, current_attempt
 
@@ -172,6 +172,39 @@ class Context:
             return done
         return self._ex.request_suspend(
             path, Kind.TIMER, {"until": due.isoformat()}, None, due=due.timestamp())
+
+    def wait_for_event(
+        self, step_id: str, name: str, *, timeout: float | None = None
+    ) -> asyncio.Future[Any]:
+        """Wait until ``engine.send_event(run_id, name, data)``; returns ``data``. An
+        event sent before the code waits is kept in the run's mailbox and taken here,
+        once. After ``timeout`` seconds (from :meth:`now`) with no event, raises
+        :class:`~durable.WaitTimeout`; the run is suspended (kind ``event``) meanwhile."""
+        check_name("an event name", name)
+        path = self._path(step_id)
+        payload: dict[str, Any] = {"name": name}
+        due = None
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+                    0 < timeout < float("inf")):
+                raise ValueError(
+                    f"wait_for_event's timeout is a positive number of seconds, not {timeout!r}")
+            until = self.now() + timedelta(seconds=timeout)
+            payload |= {"timeout": timeout, "until": until.isoformat()}
+            due = until.timestamp()
+        return self._ex.request_suspend(path, Kind.EVENT, payload, None, due=due)
+
+    def child(self, step_id: str, workflow: str, input: Any = None) -> asyncio.Future[Any]:
+        """Run ``workflow`` as a child run (its own log and id, ``parent_run_id`` set) and
+        return its output; its suspensions surface in this run under ``step_id`` and are
+        resumed through it by their full path. A child that fails (or is cancelled)
+        raises :class:`~durable.StepFailed` here; cancelling this run cancels it."""
+        check_name("a workflow name", workflow)
+        try:
+            value = canonical(input)
+        except (TypeError, ValueError, OverflowError, UnicodeError) as e:
+            raise ValueError(f"the child run's input cannot be stored: {e}") from None
+        return self._ex.request_child(self._path(step_id), workflow, value)
 
     async def continue_as_new(self, input: Any = None) -> NoReturn:
         """End this run as ``succeeded`` with output ``{"continued_as": NEW_RUN_ID}``, and

@@ -61,7 +61,8 @@ class Ending(Replay):
             run = self.run
             data = started_data(self.wf.name, self.wf.version, input, None,
                                 run.request_context, run.resource_id, run.thread_id,
-                                parent_run_id=run.parent_run_id, continued_from=self.run_id)
+                                parent_run_id=run.parent_run_id, continued_from=self.run_id,
+                                parent_path=list(run.parent_path) if run.parent_path else None)
             with contextlib.suppress(PositionConflict):  # started by an earlier try
                 self.continued = await self.writer.start(new_id, data)
         ended = Succeeded(output={"continued_as": new_id})

@@ -17,7 +17,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from durable import commands, recovery
+from durable import children, commands, deliveries, recovery
 from durable.errors import StoreUnavailable
 from durable.holding import Holding
 from durable.logs import get_logger
@@ -140,6 +140,10 @@ class Engine:
         self._reads = Reads(self._rt)
         self._timers = Timers(self._rt, o.timer_poll)
         writer.on_due = self._timers.due_at
+        rt = self._rt
+        writer.run_child = lambda parent, req: children.run_child(rt, parent, req)
+        holding.settled = lambda run_id: self._spawn(children.settled(rt, run_id),
+                                                     name="durable-child-news")
         watcher.open()
         self._timers.open()
         loop = asyncio.get_running_loop()
@@ -345,15 +349,23 @@ class Engine:
     @_in_use
     async def resume_run(self, run_id: str, data: Any, step: str | Path | list[str | int] | None,
                          kind: str | None = None) -> RunResult:
-        return await commands.resume(self._runtime(), run_id, data, step, kind)
+        return await children.resume(self._runtime(), run_id, data, step, kind)
 
     @_in_use
     async def cancel_run(self, run_id: str, reason: str | None) -> RunResult:
-        return await commands.cancel(self._runtime(), run_id, reason)
+        return await children.cancel(self._runtime(), run_id, reason)
 
     @_in_use
     async def pause_run(self, run_id: str) -> RunResult:
         return await commands.pause(self._runtime(), run_id)
+
+    @_in_use
+    async def send_event(self, run_id: str, name: str, data: Any = None) -> None:
+        """Deliver ``data`` to the run's ``ctx.wait_for_event(..., name)``. An event sent
+        before the run waits is kept in its mailbox and taken once, when it does; a
+        suspended run waiting for it is continued before this returns. Raises
+        :class:`RunNotFound`, or :class:`RunEnded` for a run that has ended."""
+        await deliveries.send_event(self._runtime(), run_id, name, data)
 
     async def approve(self, run_id: str, *, step: str | Path | None = None) -> RunResult:
         """Answer a ``ctx.request_approval`` suspension with yes."""

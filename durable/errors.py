@@ -58,6 +58,18 @@ class NotSuspended(DurableError):
         )
 
 
+class RunEnded(NotSuspended):
+    """Something was sent to a run that has ended (``engine.send_event``)."""
+
+    def __init__(self, run_id: str, status: str, what: str) -> None:
+        DurableError.__init__(
+            self, f"run {run_id!r} has ended (status {status!r}), so {what} would never "
+            "be taken. Nothing was written.")
+        self.run_id = run_id
+        self.status = status
+        self.step = None
+
+
 class AmbiguousResume(DurableError):
     def __init__(self, run_id: str, paths: Sequence[tuple[str | int, ...]]) -> None:
         self.run_id = run_id

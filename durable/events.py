@@ -35,6 +35,11 @@ class EventType(StrEnum):
     WAITING = "waiting"
     RESUMED = "resumed"
     TIMER_FIRED = "timer_fired"
+    EVENT_SENT = "event_sent"
+    EVENT_RECEIVED = "event_received"
+    CHILD_STARTED = "child_started"
+    CHILD_SUSPENDED = "child_suspended"
+    CHILD_ENDED = "child_ended"
     WITHDRAWN = "withdrawn"
     STATE_SET = "state_set"
     PAUSE_REQUESTED = "pause_requested"
@@ -66,8 +71,10 @@ class Kind(StrEnum):
 
 
 TERMINAL: frozenset[str] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
-# What ends an open suspension and hands the code its value: a resume, a fired timer.
-ANSWERS: frozenset[str] = frozenset({EventType.RESUMED, EventType.TIMER_FIRED})
+# What ends an open suspension and hands the code its value: a resume, a fired timer,
+# an event taken from the run's mailbox.
+ANSWERS: frozenset[str] = frozenset(
+    {EventType.RESUMED, EventType.TIMER_FIRED, EventType.EVENT_RECEIVED})
 SETTLED: frozenset[str] = TERMINAL | {Status.SUSPENDED, Status.PAUSED}
 
 Path = list[str | int]
@@ -89,6 +96,7 @@ class Started(Payload):
     parent_run_id: str | None = None
     seed: int = 0
     continued_from: str | None = None  # the run this one continues (ctx.continue_as_new)
+    parent_path: Path | None = None  # where a child run sits in its parent (ctx.child)
 
 
 class StepCompleted(Payload, omit_defaults=True, kw_only=True):
@@ -129,6 +137,56 @@ class TimerFired(Payload):
     path: Path
 
 
+class EventSent(Payload):
+    """``engine.send_event``: the event is kept in the run's mailbox until the code
+    takes it (``event_received``)."""
+
+    name: str
+    data: Raw = Raw(b"\xc0")  # nil
+
+
+class EventReceived(Payload):
+    """A ``ctx.wait_for_event`` at ``path`` took the event sent at position ``sent``
+    (a copy of its data, so a replay needs nothing else)."""
+
+    path: Path
+    name: str
+    data: Raw = Raw(b"\xc0")  # nil
+    sent: int | None = None
+
+
+class ChildStarted(Payload):
+    """``ctx.child`` at ``path`` started the run ``run_id`` (its id derived from the
+    parent's id and the path, so a replay or a retry finds the same run)."""
+
+    path: Path
+    run_id: str
+    workflow: str
+
+
+class ChildSuspended(Payload):
+    """The child at ``path`` settled waiting, at its log's ``position``: its open
+    suspensions (paths relative to the child) surface in this run under ``path``."""
+
+    path: Path
+    run_id: str
+    position: int
+    suspensions: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class ChildEnded(Payload):
+    """The child at ``path`` ended (``status``), at its log's ``position``: its output
+    is what ``ctx.child`` returns, its error what it raises."""
+
+    path: Path
+    run_id: str
+    position: int
+    status: str
+    output: Any = None
+    error: str | None = None
+    error_type: str | None = None
+
+
 class Withdrawn(Payload):
     path: Path
 
@@ -167,6 +225,11 @@ PAYLOADS: dict[str, type[Payload]] = {
     EventType.WAITING: Waiting,
     EventType.RESUMED: Resumed,
     EventType.TIMER_FIRED: TimerFired,
+    EventType.EVENT_SENT: EventSent,
+    EventType.EVENT_RECEIVED: EventReceived,
+    EventType.CHILD_STARTED: ChildStarted,
+    EventType.CHILD_SUSPENDED: ChildSuspended,
+    EventType.CHILD_ENDED: ChildEnded,
     EventType.WITHDRAWN: Withdrawn,
     EventType.STATE_SET: StateSet,
     EventType.PAUSE_REQUESTED: Empty,

@@ -5,11 +5,10 @@ one entry at a time, appends it to the log through the run's
 :class:`~durable.writer.Writer` (persist before deliver), hands the result to
 the workflow, and runs the workflow loop until it is idle; then the next.
 
-Others may append to a run while it executes here (a resume of another
-branch, a pause or cancel request). The driver takes their events in, at its
-next append's conflict or when told the log moved, and carries on; anything
-else in between (another engine recovered the run, or cancelled it) means it
-lost the run, and it stops without writing.
+A child run (``ctx.child``) is driven by a task of its own, like a step's
+body; its news (it waits, it ended) reach this run as ``child_suspended`` and
+``child_ended``, through the inbox when told here, else taken in like any other
+append (:mod:`durable.intake`).
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ import time
 from typing import Any
 
 from durable.codec import storable_text
-from durable.endings import Ending
 from durable.errors import EngineClosed, NotSuspended, PositionConflict
 from durable.events import (
-    ANSWERS,
     Empty,
     Event,
     EventType,
@@ -31,9 +28,11 @@ from durable.events import (
     Waiting,
 )
 from durable.fold import RunLog
+from durable.intake import Intake
 from durable.logs import get_logger
+from durable.mailbox import first_take, sent
 from durable.paths import path_key
-from durable.recorded import STEP, SUSPEND
+from durable.recorded import CHILD, STEP, SUSPEND
 from durable.registry import WorkflowDef
 from durable.replay import answer_item
 from durable.steps import Request, run_step
@@ -44,7 +43,7 @@ log = get_logger("durable")
 MAX_BATCH = 256  # step results recorded in one append
 
 
-class Execution(Ending):
+class Execution(Intake):
     """A run being executed (or parked, waiting) in this process."""
 
     def __init__(
@@ -67,78 +66,6 @@ class Execution(Ending):
             self._inbox = asyncio.Queue()
         return self._inbox
 
-    # -- appending, and taking in what others appended -------------------------------------
-    async def claim(self, items: list[Item]) -> list[Event]:
-        """Append what is pending and ``items``, taking the run over (a resume of a
-        suspended run, a recovery). A conflict is not taken in: someone else got there
-        first, and the caller looks at the log again."""
-        pending, self.pending = self.pending, []
-        try:
-            return await self.writer.append(self.tail, [*pending, *items])
-        except BaseException:
-            self.pending[:0] = pending
-            raise
-
-    async def _append(
-        self, items: list[Item], blobs: dict[str, bytes] | None = None
-    ) -> list[Event] | None:
-        """Append what is pending and ``items``. None: others appended first, and their
-        events were taken in instead; the caller looks at the run again and decides."""
-        if self.dead:
-            raise PositionConflict(self.run_id, self.position)
-        pending, self.pending = self.pending, []
-        try:
-            return await self.writer.append(self.tail, [*pending, *items], blobs=blobs)
-        except PositionConflict as conflict:
-            self.pending[:0] = pending
-            newer = await self.writer.newer(self.tail)
-            if not newer:  # no race: the database refused the append for another reason
-                self.dead = True
-                raise (conflict.__cause__ or conflict) from None
-            if not self._take_all(newer):
-                raise
-            return None
-        except BaseException:
-            self.dead = True
-            raise
-
-    async def take_in(self) -> bool:
-        """Fold in what others appended since our position and deliver it. False (and
-        dead) when something came in that only another holder could have written."""
-        return self._take_all(await self.writer.newer(self.tail))
-
-    def _take_all(self, newer: list[Event]) -> bool:
-        for e in newer:
-            if not self._take(e):
-                self.dead = True
-                return False
-            self.loop.run_until_idle()
-            self._raise_if_nde()
-        return True
-
-    def _take(self, e: Event) -> bool:
-        t = e.type
-        if t is EventType.PAUSE_REQUESTED:
-            self.writer.follow(self.tail, e)
-            self.pause_requested = True
-            return True
-        if t in ANSWERS:  # another engine answered a suspension (or fired a timer)
-            key = path_key(e.payload.path)
-            req = self.requests.get(key)
-            if key not in self.run.suspensions:
-                return False
-            if req is not None and req.kind == SUSPEND:
-                self.writer.follow(self.tail, e)
-                self.deliver(req, e, key)
-                return True
-            if key in self.withdrawn:  # the answer came after the code stopped waiting
-                self.writer.follow(self.tail, e)
-                return True
-            return False
-        if t is EventType.CANCELLED:  # someone cancelled the run: it is over
-            self.writer.follow(self.tail, e)
-        return False  # recovered by another engine, or over: this execution lost the run
-
     # -- live execution ------------------------------------------------------------------
     def _start_step(self, req: Request) -> None:
         req.started = True
@@ -150,6 +77,31 @@ class Execution(Ending):
         )
         self.tasks[key] = task
 
+    def _start_child(self, req: Request) -> None:
+        """Have the engine bring the child run at ``req`` to a settled state (start it, or
+        wait for it wherever it executes); its news come back through the inbox."""
+        runner = self.writer.run_child
+        if runner is None:
+            raise RuntimeError("ctx.child needs an engine (Writer.run_child is not set)")
+        req.started = True
+        key = path_key(req.path)
+
+        async def body() -> None:
+            try:
+                await runner(self, req)
+            finally:
+                self.inbox.put_nowait(("child_done", key))
+
+        self.tasks[key] = asyncio.get_running_loop().create_task(
+            body(), name=f"durable-child:{self.run_id}:{key}")
+
+    def request_child_news(self, item: Item) -> asyncio.Future[None]:
+        """A child of this run waits or ended: record it (the future is done once it is
+        in the log, or known already) and, if it ended, hand its outcome to the code."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox.put_nowait(("child", item, fut))
+        return fut
+
     def request_cancel(self, reason: str | None) -> None:
         self.cancel_reason = reason or "cancelled"
         for t in self.tasks.values():
@@ -160,11 +112,19 @@ class Execution(Ending):
         self.pause_requested = True
         self.inbox.put_nowait(("wake",))
 
-    def request_resume(self, key: str, value: Any) -> asyncio.Future[None]:
-        """Answer an open suspension from this process while the run executes here;
-        the future is done once ``resumed`` is in the log."""
+    def request_resume(self, key: str, value: Any, *, fire: bool = False
+                       ) -> asyncio.Future[None]:
+        """Answer an open suspension from this process while the run executes here
+        (``fire``: its timer fell due); the future is done once the answer is in the log."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.inbox.put_nowait(("resume", key, value, fut))
+        self.inbox.put_nowait(("resume", key, value, fut, fire))
+        return fut
+
+    def request_send(self, name: str, value: Any) -> asyncio.Future[None]:
+        """Put an event in the run's mailbox while it executes here; the future is done
+        once ``event_sent`` is in the log (the code takes it when it waits for it)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox.put_nowait(("send", name, value, fut))
         return fut
 
     def moved(self) -> None:
@@ -217,10 +177,14 @@ class Execution(Ending):
                 for req in list(self.requests.values()):
                     if req.kind == STEP and not req.started:
                         self._start_step(req)
+                    elif req.kind == CHILD and not req.started:
+                        self._start_child(req)
                 # Only the steps in flight when the previous owner died were interrupted,
                 # and only held steps can have failed attempts in the log.
                 self.recorded.interrupted = 0
                 self.recorded.failures = {}
+                if self.run.mailbox and await self._take_mail():
+                    continue
             if self.tasks or self._next is not None or not self.inbox.empty():
                 self._arm_timers()
                 item, self._next = self._next or await self.inbox.get(), None
@@ -259,12 +223,21 @@ class Execution(Ending):
                 raise PositionConflict(self.run_id, self.position)
             return
         if kind == "resume":
-            await self._resume_here(item[1], item[2], item[3])
+            await self._resume_here(item[1], item[2], item[3], fire=item[4])
+            return
+        if kind == "send":
+            await self._send_here(item[1], item[2], item[3])
+            return
+        if kind == "child":
+            await self._child_here(item[1], item[2])
+            return
+        if kind == "child_done":  # the child's task ended: its news came before
+            self.tasks.pop(item[1], None)
             return
         if kind == "fire":  # a timer fell due while steps ran (see _arm_timers)
             self._alarms.pop(item[1], None)
             fired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            await self._resume_here(item[1], None, fired)
+            await self._resume_here(item[1], None, fired, fire=True)
             if not fired.cancelled():
                 fired.exception()  # NotSuspended: withdrawn or fired meanwhile, let it be
             return
@@ -284,6 +257,49 @@ class Execution(Ending):
                 pass
             if final:
                 self.deliver(req, appended[-1])
+
+    async def _take_mail(self) -> bool:
+        """A wait the mailbox can answer takes its event (recorded, then delivered).
+        False: nothing to take."""
+        take = first_take(self.requests.values(), self.run.mailbox)
+        if take is None:
+            return False
+        req, item = take
+        appended = await self._append([item])
+        if appended is not None:  # else others appended first: the caller looks again
+            self.deliver(req, appended[-1])
+        return True
+
+    async def _child_here(self, news: Item, fut: asyncio.Future[None]) -> None:
+        try:
+            while self.child_news(news):
+                appended = await self._append([news])
+                if appended is None:
+                    continue
+                key = path_key(news[1].path)  # type: ignore[attr-defined]
+                req = self.requests.get(key)
+                if news[0] is EventType.CHILD_ENDED and req is not None and req.kind == CHILD:
+                    self.deliver(req, appended[-1], key)
+                break
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e if isinstance(e, Exception) else
+                                  PositionConflict(self.run_id, self.position))
+            raise
+        if not fut.done():
+            fut.set_result(None)
+
+    async def _send_here(self, name: str, value: Any, fut: asyncio.Future[None]) -> None:
+        try:
+            while await self._append([sent(name, value)]) is None:
+                pass
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e if isinstance(e, Exception) else
+                                  PositionConflict(self.run_id, self.position))
+            raise
+        if not fut.done():
+            fut.set_result(None)
 
     def _more_done(self, first: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """``first`` and the step completions queued right behind it (up to the first
@@ -318,7 +334,8 @@ class Execution(Ending):
                 self._raise_if_nde()
             self.deliver(req, event)
 
-    async def _resume_here(self, key: str, value: Any, fut: asyncio.Future[None]) -> None:
+    async def _resume_here(self, key: str, value: Any, fut: asyncio.Future[None], *,
+                           fire: bool = False) -> None:
         while True:
             req = self.requests.get(key)
             if req is None or req.kind != SUSPEND or (
@@ -327,7 +344,7 @@ class Execution(Ending):
                     fut.set_exception(NotSuspended(self.run_id, self.run.status, key))
                 return
             try:
-                appended = await self._append([answer_item(req, value)])
+                appended = await self._append([answer_item(req, value, fire=fire)])
             except BaseException as e:
                 if not fut.done():
                     fut.set_exception(e if isinstance(e, Exception) else
@@ -348,7 +365,9 @@ class Execution(Ending):
         held, self._next = self._next, None
         while held is not None or (self._inbox is not None and not self._inbox.empty()):
             item, held = held or self._inbox.get_nowait(), None  # type: ignore[union-attr]
-            if item[0] == "resume" and not item[3].done():  # never appended: say why
-                item[3].set_exception(EngineClosed(self.run_id) if self.stopped
+            fut = item[3] if item[0] in ("resume", "send") else (
+                item[2] if item[0] == "child" else None)
+            if fut is not None and not fut.done():  # never appended: say why
+                fut.set_exception(EngineClosed(self.run_id) if self.stopped
                                       else PositionConflict(self.run_id, self.position))
         super().close()

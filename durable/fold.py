@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.domain import BaseAggregate, CanSnapshotAggregate
 from eventsourcing.utils import register_topic
 
-from durable.events import Event, EventType, Status
+from durable.events import Event, EventType, Status, decode_raw
 from durable.paths import path_key
 
 
@@ -26,11 +26,17 @@ class RunLog(BaseAggregate[str]):
     TOPIC = "durable:Run"
     # Bump with an ``upcast_v1_v2(state)`` static method when the folded state gains
     # fields, so snapshots taken before still load.
-    class_version = 2
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["continued_from"] = None  # snapshots from before continue_as_new
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["mailbox"] = []  # snapshots from before send_event and ctx.child
+        state["children"] = {}
+        state["parent_path"] = None
 
     if TYPE_CHECKING:  # set by apply(); not dataclass fields of the aggregate
         workflow: str
@@ -51,6 +57,13 @@ class RunLog(BaseAggregate[str]):
         seed: int
         pause_pending: bool
         continued_from: str | None
+        # events sent and not yet taken, oldest first: {"position", "name", "data"}
+        mailbox: list[dict[str, Any]]
+        # ctx.child: path key -> {"path", "run_id", "position", "status"[, "withdrawn"]};
+        # a child's open suspensions are in ``suspensions`` too, under its path, with
+        # "child" naming it (its path key)
+        children: dict[str, dict[str, Any]]
+        parent_path: tuple[str | int, ...] | None
 
     @classmethod
     def begin(cls, e: Event) -> RunLog:
@@ -84,6 +97,9 @@ def _started(run: Any, e: Event) -> None:
     run.seed = p.seed
     run.pause_pending = False
     run.continued_from = p.continued_from
+    run.mailbox = []
+    run.children = {}
+    run.parent_path = tuple(p.parent_path) if p.parent_path is not None else None
 
 
 def _running(run: Any, e: Event) -> None:
@@ -109,8 +125,65 @@ def _resumed(run: Any, e: Event) -> None:
     run.status = Status.RUNNING
 
 
+def _event_sent(run: Any, e: Event) -> None:
+    p = e.payload  # a new list, never changed in place: a snapshot may share the old one
+    run.mailbox = [*run.mailbox,
+                   {"position": e.position, "name": p.name, "data": decode_raw(p.data)}]
+
+
+def _event_received(run: Any, e: Event) -> None:
+    _resumed(run, e)
+    sent = e.payload.sent
+    if sent is not None:
+        run.mailbox = [m for m in run.mailbox if m["position"] != sent]
+
+
 def _withdrawn(run: Any, e: Event) -> None:
-    run.suspensions.pop(path_key(e.payload.path), None)
+    key = path_key(e.payload.path)
+    run.suspensions.pop(key, None)
+    child = run.children.get(key)
+    if child is not None:  # the code stopped waiting for a child: it is to be cancelled
+        _surface(run, key, [], e)
+        run.children = {**run.children, key: {**child, "withdrawn": True}}
+
+
+def _child_started(run: Any, e: Event) -> None:
+    p = e.payload
+    run.children = {**run.children, path_key(p.path): {
+        "path": tuple(p.path), "run_id": p.run_id, "position": 0, "status": Status.RUNNING}}
+
+
+def _child_suspended(run: Any, e: Event) -> None:
+    p = e.payload
+    key = path_key(p.path)
+    _surface(run, key, p.suspensions, e)
+    run.children = {**run.children, key: {**run.children.get(key, {}), "path": tuple(p.path),
+                                         "run_id": p.run_id, "position": p.position,
+                                         "status": Status.SUSPENDED}}
+    if p.suspensions:
+        run.suspended_at = e.timestamp
+
+
+def _child_ended(run: Any, e: Event) -> None:
+    p = e.payload
+    key = path_key(p.path)
+    _surface(run, key, [], e)
+    run.children = {**run.children, key: {**run.children.get(key, {}), "path": tuple(p.path),
+                                         "run_id": p.run_id, "position": p.position,
+                                         "status": p.status}}
+    run.status = Status.RUNNING
+
+
+def _surface(run: Any, key: str, suspensions: list[dict[str, Any]], e: Event) -> None:
+    """The child at ``key`` now waits at ``suspensions`` (paths relative to it): they
+    replace, in this run's open suspensions, what it waited at before."""
+    base = tuple(run.children[key]["path"]) if key in run.children else tuple(e.payload.path)
+    kept = {k: s for k, s in run.suspensions.items() if s.get("child") != key}
+    for s in suspensions:
+        path = (*base, *s["path"])
+        kept[path_key(path)] = {"path": path, "kind": s["kind"], "payload": s["payload"],
+                                "suspended_at": e.timestamp, "due": None, "child": key}
+    run.suspensions = kept
 
 
 def _state_set(run: Any, e: Event) -> None:
@@ -157,6 +230,11 @@ APPLY: dict[str, Callable[[Any, Event], None]] = {
     EventType.WAITING: _waiting,
     EventType.RESUMED: _resumed,
     EventType.TIMER_FIRED: _resumed,
+    EventType.EVENT_SENT: _event_sent,
+    EventType.EVENT_RECEIVED: _event_received,
+    EventType.CHILD_STARTED: _child_started,
+    EventType.CHILD_SUSPENDED: _child_suspended,
+    EventType.CHILD_ENDED: _child_ended,
     EventType.WITHDRAWN: _withdrawn,
     EventType.STATE_SET: _state_set,
     EventType.PAUSE_REQUESTED: _pause_requested,

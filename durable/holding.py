@@ -45,6 +45,9 @@ class Holding:
         self.closing = False  # stop_all() began: no run starts executing here any more
         self._releasing: set[str] = set()
         self._released = asyncio.Event()
+        # Told each run with a parent or children that settled here (its parent hears of
+        # it; see durable.children): it starts a background task, never awaited here.
+        self.settled: Callable[[str], None] | None = None
 
     async def drive(self, ex: Execution) -> str | None:
         """Execute ``ex`` until the run settles; the caller holds the run's lock.
@@ -80,6 +83,8 @@ class Holding:
             del self.active[run_id]
             if not self.active:
                 self._idle.set()
+        if self.settled is not None and (ex.run.parent_run_id or ex.run.children):
+            self.settled(run_id)
         if outcome in (Status.SUSPENDED, Status.PAUSED):
             self.park(ex)
         elif ex.continued is not None:  # ctx.continue_as_new: the new run executes here

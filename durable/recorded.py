@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from durable.events import Event, EventType, decode_payloads
 from durable.paths import path_key
 
-STEP, SUSPEND = "step", "suspend"
+STEP, SUSPEND, CHILD = "step", "suspend", "child"
 
 
 @dataclass
@@ -36,8 +36,9 @@ def index_log(events: Sequence[Event]) -> Recorded:
     decode_payloads(events)  # one decode call per event type
     rec = Recorded()
     deliveries, kinds = rec.deliveries, rec.kinds
-    step_completed, resumed, fired = (EventType.STEP_COMPLETED, EventType.RESUMED,
-                                      EventType.TIMER_FIRED)
+    step_completed, resumed, fired, received = (
+        EventType.STEP_COMPLETED, EventType.RESUMED, EventType.TIMER_FIRED,
+        EventType.EVENT_RECEIVED)
     for e in events:
         t = e.type
         if t is step_completed:
@@ -45,7 +46,7 @@ def index_log(events: Sequence[Event]) -> Recorded:
             deliveries.append((key, e))
             kinds[key] = STEP
             rec.interrupted = 0
-        elif t is resumed or t is fired:
+        elif t is resumed or t is fired or t is received:
             deliveries.append((path_key(e.payload.path), e))
             rec.interrupted = 0
         elif t is EventType.STEP_FAILED:
@@ -56,6 +57,13 @@ def index_log(events: Sequence[Event]) -> Recorded:
                 rec.interrupted = 0
             else:
                 rec.failures[key] = rec.failures.get(key, 0) + 1
+        elif t is EventType.CHILD_STARTED:
+            kinds[path_key(e.payload.path)] = CHILD
+        elif t is EventType.CHILD_ENDED:
+            key = path_key(e.payload.path)
+            deliveries.append((key, e))
+            kinds[key] = CHILD
+            rec.interrupted = 0
         elif t is EventType.SUSPENDED:
             key = path_key(e.payload.path)
             kinds[key] = SUSPEND

@@ -27,14 +27,17 @@ import msgspec
 
 from durable.codec import canonical
 from durable.context import Context
-from durable.errors import InvalidResumeData, NonDeterminismError, StepFailed
+from durable.errors import InvalidResumeData, NonDeterminismError, StepFailed, WaitTimeout
 from durable.events import (
     ANSWERS,
+    TERMINAL,
+    ChildStarted,
     Event,
     EventType,
     Kind,
     Resumed,
     StateSet,
+    Status,
     Suspended,
     TimerFired,
     Withdrawn,
@@ -45,8 +48,9 @@ from durable.fold import RunLog
 from durable.logs import get_logger
 from durable.loop import WorkflowLoop
 from durable.paths import Path, path_key
-from durable.recorded import STEP, SUSPEND, index_log
+from durable.recorded import CHILD, STEP, SUSPEND, index_log
 from durable.registry import WorkflowDef
+from durable.starts import child_id
 from durable.steps import Request
 from durable.writer import Item, Tail, Writer
 
@@ -166,12 +170,28 @@ class Replay:
             self.pending.append((EventType.SUSPENDED, _suspended(req)))
         return req.future
 
+    def request_child(self, path: Path, workflow: str, input: Any) -> asyncio.Future[Any]:
+        """Run ``workflow`` as a child run at ``path``; the future gets its output."""
+        key = self._check_kind(path, CHILD)
+        req = Request(path, CHILD, self.loop.create_future(),
+                      payload={"workflow": workflow, "input": input})
+        self.requests[key] = req
+        req.future.add_done_callback(lambda fut: self._withdraw(key, req, fut))
+        if key not in self.recorded.kinds and key not in self.run.children:
+            self.pending.append((EventType.CHILD_STARTED, ChildStarted(
+                path=list(path), run_id=child_id(self.run_id, key), workflow=workflow)))
+        return req.future
+
     def _withdraw(self, key: str, req: Request, fut: asyncio.Future[Any]) -> None:
         """The code cancelled what awaited a suspension: it no longer waits there."""
         if not fut.cancelled() or self.dead or self.requests.get(key) is not req:
             return
         del self.requests[key]
         self.withdrawn.add(key)
+        if req.kind == CHILD:  # the child run is cancelled once this run settles
+            if key in self.run.children and key not in self.recorded.withdrawn:
+                self.pending.append((EventType.WITHDRAWN, Withdrawn(path=list(req.path))))
+            return
         suspended = (EventType.SUSPENDED, _suspended(req))
         if suspended in self.pending:  # never written: nothing to take back
             self.pending.remove(suspended)
@@ -189,7 +209,7 @@ class Replay:
 
     def waits(self) -> bool:
         """Does the code wait on a suspension (recorded or about to be)?"""
-        return any(r.kind == SUSPEND for r in self.requests.values())
+        return any(r.kind == SUSPEND or r.kind == CHILD for r in self.requests.values())
 
     def open_suspensions(self, *, unwritten: bool = False) -> list[Request]:
         """The suspensions the code waits on that the log holds open: what a resume
@@ -221,8 +241,20 @@ class Replay:
                 StepFailed(path_key(req.path), p.error_type, p.message, p.attempt + 1))
         elif t is EventType.RESUMED:
             req.future.set_result(convert_resume(decode_raw(p.data), req.schema))
+        elif t is EventType.CHILD_ENDED:
+            if p.status == Status.SUCCEEDED:
+                req.future.set_result(canonical(p.output))
+            else:
+                req.future.set_exception(StepFailed(
+                    path_key(req.path), p.error_type or "RunCancelled",
+                    p.error or f"child run {p.run_id} was {p.status}", 1))
+        elif t is EventType.EVENT_RECEIVED:
+            req.future.set_result(canonical(decode_raw(p.data)))
         elif t is EventType.TIMER_FIRED:
-            req.future.set_result(None)
+            if req.suspend_kind == Kind.EVENT:  # the wait for an event timed out
+                req.future.set_exception(WaitTimeout(path_key(req.path), req.payload["timeout"]))
+            else:
+                req.future.set_result(None)
 
     def start_main(self) -> None:
         ctx = Context(self)
@@ -262,8 +294,11 @@ class Replay:
         self.recorded.deliveries = []
         self.recorded.kinds = {}
         self.cursor = 0
-        missing = [k for k in self.run.suspensions
-                   if k not in self.requests and k not in self.withdrawn]
+        missing = [k for k, s in self.run.suspensions.items()
+                   if k not in self.requests and k not in self.withdrawn and "child" not in s]
+        missing += [k for k, c in self.run.children.items()
+                    if c["status"] not in TERMINAL and not c.get("withdrawn")
+                    and k not in self.requests and k not in self.withdrawn]
         if missing:
             self.dead = True
             raise NonDeterminismError(
@@ -305,10 +340,10 @@ def _suspended(req: Request) -> Suspended:
                      due=req.due)
 
 
-def answer_item(req: Request, value: Any) -> Item:
-    """The event that answers an open suspension with ``value``: a timer fires (its
-    value is None), anything else is resumed."""
-    if req.suspend_kind == Kind.TIMER:
+def answer_item(req: Request, value: Any, *, fire: bool = False) -> Item:
+    """The event that answers an open suspension with ``value``: a timer fires (so does
+    a wait's timeout: ``fire``), anything else is resumed."""
+    if fire or req.suspend_kind == Kind.TIMER:
         return EventType.TIMER_FIRED, TimerFired(path=list(req.path))
     return EventType.RESUMED, Resumed(path=list(req.path), data=encode_raw(value))
 

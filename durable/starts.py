@@ -10,6 +10,13 @@ from durable.codec import canonical
 from durable.events import Started
 
 _CONTINUED = uuid.UUID("6f1c1c3e-8a53-4a5e-9d55-2f0c4a1f3b7e")  # names continued runs
+_CHILD = uuid.UUID("0b8e4a52-3d7f-4c1e-a6b9-5f2d8c7e1a43")  # names child runs
+
+
+def child_id(parent_id: str, key: str) -> str:
+    """The id of the child run that ``ctx.child`` at path ``key`` of ``parent_id`` starts:
+    derived, so a replay, a retry or a recovery of the parent finds the same run."""
+    return str(uuid.uuid5(_CHILD, f"{parent_id}/{key}"))
 
 
 def continued_id(run_id: str) -> str:
@@ -21,7 +28,7 @@ def continued_id(run_id: str) -> str:
 def started_data(
     workflow: str, version: str | None, input: Any, initial_state: Any, request_context: Any,
     resource_id: str | None, thread_id: str | None, *, parent_run_id: str | None = None,
-    continued_from: str | None = None,
+    continued_from: str | None = None, parent_path: list[str | int] | None = None,
 ) -> Started:
     """The ``started`` event's payload; a ``ValueError`` for what cannot be stored."""
     for name, value in (("initial_state", initial_state), ("request_context", request_context)):
@@ -39,6 +46,7 @@ def started_data(
             parent_run_id=parent_run_id,
             seed=random.getrandbits(63),
             continued_from=continued_from,
+            parent_path=parent_path,
         )
     except (TypeError, ValueError, OverflowError, UnicodeError) as e:
         raise ValueError(f"the run's input cannot be stored: {e}") from None

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from durable import commands
+from durable import deliveries
 from durable.errors import EngineClosed, NonDeterminismError, NotSuspended, RunNotFound
 from durable.logs import get_logger
 
@@ -144,7 +144,7 @@ class Timers:
                 self._slots.release()
 
         try:
-            await commands.fire_timer(self.rt, run_id, key, fired)
+            await deliveries.fire_timer(self.rt, run_id, key, fired)
         except (RunNotFound, EngineClosed):
             pass  # the run is gone, or this engine is closing
         except NotSuspended:

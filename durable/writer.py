@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,10 +50,14 @@ Item = tuple[EventType, Payload]  # an event to append: its type and payload
 # One info line each, so a host's logs tell every run's story.
 LIFECYCLE = frozenset({
     EventType.STARTED, EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
+    EventType.EVENT_SENT, EventType.EVENT_RECEIVED, EventType.CHILD_STARTED,
+    EventType.CHILD_ENDED,
     EventType.RECOVERED, EventType.PAUSED, EventType.CONTINUED, EventType.WITHDRAWN,
     EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 # Appends of these change the open suspensions (the listing's rows).
 _TOUCH = frozenset({EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
+                    EventType.EVENT_RECEIVED, EventType.CHILD_SUSPENDED,
+                    EventType.CHILD_ENDED,
                     EventType.WITHDRAWN, EventType.SUCCEEDED, EventType.FAILED,
                     EventType.CANCELLED})
 
@@ -102,6 +106,9 @@ class Writer:
         self.spawn = spawn  # runs a background task of the engine's
         # Told the due time of each timer this writer records (the engine's timers).
         self.on_due: Callable[[float], None] | None = None
+        # How a run's child (ctx.child) is brought to a settled state: set by the engine
+        # when it opens (durable.children.run_child), since every execution has a writer.
+        self.run_child: Callable[[Any, Any], Awaitable[None]] | None = None
 
     # -- appending -----------------------------------------------------------------------
     async def start(self, run_id: str, data: Started) -> tuple[Tail, Event]:

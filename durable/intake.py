@@ -1,0 +1,116 @@
+"""The driver's appends, and what it takes in of others' appends.
+
+Others may append to a run while it executes here: a resume of another branch,
+a fired timer, an event for its mailbox, a child run's news, a pause or cancel
+request. The driver takes their events in at its next append's conflict (or
+when told the log moved) and carries on; anything else in between (another
+engine recovered the run) means it lost the run, and it stops without writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from durable.endings import Ending
+from durable.errors import PositionConflict
+from durable.events import ANSWERS, Event, EventType
+from durable.paths import path_key
+from durable.recorded import CHILD, SUSPEND
+from durable.writer import Item
+
+
+class Intake(Ending):
+    """Appending for the driver, and taking in what others appended."""
+
+    tasks: dict[str, asyncio.Task[None]]
+
+    async def claim(self, items: list[Item]) -> list[Event]:
+        """Append what is pending and ``items``, taking the run over (a resume of a
+        suspended run, a recovery). A conflict is not taken in: someone else got there
+        first, and the caller looks at the log again."""
+        pending, self.pending = self.pending, []
+        try:
+            return await self.writer.append(self.tail, [*pending, *items])
+        except BaseException:
+            self.pending[:0] = pending
+            raise
+
+    async def _append(
+        self, items: list[Item], blobs: dict[str, bytes] | None = None
+    ) -> list[Event] | None:
+        """Append what is pending and ``items``. None: others appended first, and their
+        events were taken in instead; the caller looks at the run again and decides."""
+        if self.dead:
+            raise PositionConflict(self.run_id, self.position)
+        pending, self.pending = self.pending, []
+        try:
+            return await self.writer.append(self.tail, [*pending, *items], blobs=blobs)
+        except PositionConflict as conflict:
+            self.pending[:0] = pending
+            newer = await self.writer.newer(self.tail)
+            if not newer:  # no race: the database refused the append for another reason
+                self.dead = True
+                raise (conflict.__cause__ or conflict) from None
+            if not self._take_all(newer):
+                raise
+            return None
+        except BaseException:
+            self.dead = True
+            raise
+
+    async def take_in(self) -> bool:
+        """Fold in what others appended since our position and deliver it. False (and
+        dead) when something came in that only another holder could have written."""
+        return self._take_all(await self.writer.newer(self.tail))
+
+    def _take_all(self, newer: list[Event]) -> bool:
+        for e in newer:
+            if not self._take(e):
+                self.dead = True
+                return False
+            self.loop.run_until_idle()
+            self._raise_if_nde()
+        return True
+
+    def _take(self, e: Event) -> bool:
+        t = e.type
+        if t is EventType.PAUSE_REQUESTED:
+            self.writer.follow(self.tail, e)
+            self.pause_requested = True
+            return True
+        if t is EventType.EVENT_SENT or t is EventType.CHILD_SUSPENDED:
+            self.writer.follow(self.tail, e)  # a wait takes the event (advance); a child waits
+            return True
+        if t is EventType.CHILD_ENDED:  # a child this run waits for ended (told from elsewhere)
+            key = path_key(e.payload.path)
+            self.writer.follow(self.tail, e)
+            req = self.requests.get(key)
+            if req is not None and req.kind == CHILD:
+                self.deliver(req, e, key)
+            return True
+        if t in ANSWERS:  # another engine answered a suspension (or fired a timer)
+            key = path_key(e.payload.path)
+            req = self.requests.get(key)
+            if key not in self.run.suspensions:
+                return False
+            if req is not None and req.kind == SUSPEND:
+                self.writer.follow(self.tail, e)
+                self.deliver(req, e, key)
+                return True
+            if key in self.withdrawn:  # the answer came after the code stopped waiting
+                self.writer.follow(self.tail, e)
+                return True
+            return False
+        if t is EventType.CANCELLED:  # someone cancelled the run: it is over
+            self.writer.follow(self.tail, e)
+        return False  # recovered by another engine, or over: this execution lost the run
+
+    def child_news(self, item: Item) -> bool:
+        """Is ``item`` (a child's ``child_suspended`` or ``child_ended``) news to this
+        run? Its child's log must have moved past what this run recorded last."""
+        p: Any = item[1]
+        known = self.run.children.get(path_key(p.path))
+        return known is None or (p.position > known["position"]
+                                 and known["status"] not in ("succeeded", "failed",
+                                                             "cancelled"))

@@ -1,0 +1,39 @@
+"""A child's suspensions, surfaced in its parent under the child's path: which child
+a resume of the parent answers, and by which path in it. Pure: no I/O."""
+
+from __future__ import annotations
+
+from durable.errors import AmbiguousResume
+from durable.events import Kind
+from durable.fold import RunLog
+from durable.paths import Path, path_key
+
+
+class Nested(Exception):  # a signal, not an error: nothing was written
+    """A resume of a run answers a suspension of one of its children: resume the
+    child ``run_id`` at ``path`` instead."""
+
+    def __init__(self, run_id: str, path: Path) -> None:
+        super().__init__(run_id, path)
+        self.run_id = run_id
+        self.path = path
+
+
+def check_nested(run: RunLog, key: str | None, kind: str | None) -> None:
+    """Raise :class:`Nested` if a resume of ``run`` (at ``key``, answering ``kind``)
+    is meant for a child's suspension surfaced here; :class:`AmbiguousResume` if no
+    ``key`` was given and more than one suspension, some of them a child's, is open."""
+    if not run.children or kind == Kind.TIMER:
+        return
+    every = [s for s in run.suspensions.values()
+             if (kind is None and s["kind"] != Kind.TIMER) or s["kind"] == kind]
+    if key is not None:
+        hits = [s for s in every if path_key(s["path"]) == key]
+    elif len(every) > 1 and any("child" in s for s in every):
+        raise AmbiguousResume(run.id, [s["path"] for s in every])
+    else:
+        hits = every
+    if len(hits) == 1 and "child" in hits[0]:
+        s = hits[0]
+        c = run.children[s["child"]]
+        raise Nested(c["run_id"], tuple(s["path"][len(c["path"]):]))
