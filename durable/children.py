@@ -30,7 +30,7 @@ from durable.paths import path_key
 from durable.results import RunResult
 from durable.run_info import info_from
 from durable.runtime import Runtime
-from durable.starts import child_id
+from durable.starts import child_id, continued_id
 from durable.steps import Request
 from durable.surfaced import Nested
 from durable.writer import Item, Tail
@@ -56,9 +56,14 @@ async def run_child(rt: Runtime, parent: Execution, req: Request) -> None:
             path=list(req.path), run_id=cid, position=0, status=Status.FAILED,
             error=str(e), error_type="WorkflowNotFound")))
         return
-    while (head := await rt.store.read_head(cid)) is not None and head.status == "running":
-        await commands.settle(rt, cid)  # executing elsewhere: wait (or take it over)
-    await report(rt, await rt.load(cid))
+    while True:
+        while (head := await rt.store.read_head(cid)) is not None and head.status == "running":
+            await commands.settle(rt, cid)  # executing elsewhere: wait (or take it over)
+        child = await rt.load(cid)
+        if news(child) is not None or child.status != Status.SUCCEEDED:
+            break
+        cid = continued_id(cid)  # it continued as a new run: that one is the child now
+    await report(rt, child)
 
 
 # -- a child tells its parent -----------------------------------------------------------
@@ -66,6 +71,9 @@ def news(child: RunLog) -> Item | None:
     """What the parent records of its child as the child's log stands; None while the
     child runs."""
     path = list(child.parent_path or ())
+    if child.status == Status.SUCCEEDED and child.output == {
+            "continued_as": continued_id(child.id)}:
+        return None  # continued as a new run (same parent and path): that one reports
     if child.status in TERMINAL:
         return EventType.CHILD_ENDED, ChildEnded(
             path=path, run_id=child.id, position=child.version, status=child.status,
@@ -126,8 +134,9 @@ async def _tell_held(rt: Runtime, parent_id: str, item: Item) -> Any:
         return ORPHAN
     key = path_key(item[1].path)  # type: ignore[attr-defined]
     known = run.children.get(key)
-    if known is not None and (known["position"] >= item[1].position  # type: ignore[attr-defined]
-                              or known["status"] in TERMINAL):
+    p: Any = item[1]
+    if known is not None and known["run_id"] == p.run_id and (
+            known["position"] >= p.position or known["status"] in TERMINAL):
         return True
     claiming: list[Item] = []
     if run.status == Status.RUNNING:

@@ -14,7 +14,7 @@ from typing import Any
 
 from durable.endings import Ending
 from durable.errors import PositionConflict
-from durable.events import ANSWERS, Event, EventType
+from durable.events import ANSWERS, TERMINAL, Event, EventType
 from durable.paths import path_key
 from durable.recorded import CHILD, SUSPEND
 from durable.writer import Item
@@ -111,6 +111,5 @@ class Intake(Ending):
         run? Its child's log must have moved past what this run recorded last."""
         p: Any = item[1]
         known = self.run.children.get(path_key(p.path))
-        return known is None or (p.position > known["position"]
-                                 and known["status"] not in ("succeeded", "failed",
-                                                             "cancelled"))
+        return known is None or known["run_id"] != p.run_id or (  # a continuation's news
+            p.position > known["position"] and known["status"] not in TERMINAL)

@@ -66,6 +66,24 @@ def family(engine: durable.Engine) -> None:
     async def unknown(ctx: durable.Context, _: Any) -> Any:
         return await ctx.child("kid", "no-such-workflow", None)
 
+    @engine.workflow("rounds")
+    async def rounds(ctx: durable.Context, n: int) -> Any:
+        flaky = {"left": 1}
+
+        def once_flaky() -> int:
+            if flaky["left"]:
+                flaky["left"] -= 1
+                raise ConnectionError("try again")
+            return ctx.attempt
+        attempt = await ctx.step("call", once_flaky, retries=2, backoff=0.01)
+        if n > 0:
+            await ctx.continue_as_new(n - 1)
+        return {"answer": await ctx.suspend("last"), "attempt": attempt}
+
+    @engine.workflow("loops")
+    async def loops(ctx: durable.Context, n: int) -> Any:
+        return await ctx.child("kid", "rounds", n)
+
     @engine.workflow("race")
     async def race(ctx: durable.Context, _: Any) -> Any:
         def boom() -> None:
@@ -178,3 +196,18 @@ async def test_a_failing_branch_cancels_a_child_and_the_run_fails(store_url: str
     # cancelled as soon as its parent ended (in the background: the parent's caller
     # does not wait for it)
     assert (await settled(engine, child.run_id, status=("cancelled",))).status == "cancelled"
+
+
+async def test_a_child_that_continues_as_new_and_retries(store_url: str,
+                                                         open_engine: Any) -> None:
+    engine = await open_engine(store_url, family)
+    run = await engine.create_run("loops")
+    started = await run.start(2)  # the child continues twice, then waits
+    assert (started.status, started.suspended) == ("suspended", [("kid", "last")])
+    done = await run.resume("bye", step=("kid", "last"))
+    assert (done.status, done.output) == ("succeeded", {"answer": "bye", "attempt": 1})
+    kids = (await engine.list_runs(workflow="rounds")).runs
+    assert len(kids) == 3 and {k.parent_run_id for k in kids} == {run.run_id}
+    for k in kids:
+        history = [e.type for e in await engine.history(k.run_id)]
+        assert history.count("step_failed") == 1  # one failed attempt, then the retry
