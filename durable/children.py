@@ -31,8 +31,8 @@ from durable.results import RunResult
 from durable.run_info import info_from
 from durable.runtime import Runtime
 from durable.starts import child_id, continued_id
-from durable.steps import Request
-from durable.surfaced import Nested
+from durable.steps import Request, inside
+from durable.surfaced import Nested, is_news
 from durable.writer import Item, Tail
 
 log = get_logger("durable")
@@ -53,7 +53,7 @@ async def run_child(rt: Runtime, parent: Execution, req: Request) -> None:
         pass  # a replay or a recovery of the parent: the child exists
     except WorkflowNotFound as e:  # nothing was started: the code's ctx.child fails
         await parent.request_child_news((EventType.CHILD_ENDED, ChildEnded(
-            path=list(req.path), run_id=cid, position=0, status=Status.FAILED,
+            path=list(req.path), run_id=cid, position=1, status=Status.FAILED,  # past 0
             error=str(e), error_type="WorkflowNotFound")))
         return
     while True:
@@ -132,11 +132,7 @@ async def _tell_held(rt: Runtime, parent_id: str, item: Item) -> Any:
     run = fold(events)
     if run.status in TERMINAL:  # a child it started as it ended: it outlives no parent
         return ORPHAN
-    key = path_key(item[1].path)  # type: ignore[attr-defined]
-    known = run.children.get(key)
-    p: Any = item[1]
-    if known is not None and known["run_id"] == p.run_id and (
-            known["position"] >= p.position or known["status"] in TERMINAL):
+    if not is_news(run, item):
         return True
     claiming: list[Item] = []
     if run.status == Status.RUNNING:
@@ -173,10 +169,37 @@ async def settled(rt: Runtime, run_id: str) -> None:
         await report(rt, run)
         for c in list(run.children.values()):
             if c["status"] not in TERMINAL and (run.status in TERMINAL or c.get("withdrawn")):
-                await cancel(rt, c["run_id"], f"its parent run {run.id} "
+                await cancel(rt, await _latest(rt, c["run_id"]), f"its parent run {run.id} "
                              + ("ended" if run.status in TERMINAL else "stopped waiting"))
     except Exception:  # the run's own outcome stands; a recovery of the parent retries
         log.warning("child_bookkeeping_failed", run_id=run_id, exc_info=True)
+
+
+async def _latest(rt: Runtime, run_id: str) -> str:
+    """The run that ``run_id`` continued as (to any generation), or itself."""
+    while (head := await rt.store.read_head(run_id)) is not None and head.status == "succeeded":
+        if news(await rt.load(run_id)) is not None:
+            break
+        run_id = continued_id(run_id)
+    return run_id
+
+
+async def sweep(rt: Runtime) -> None:
+    """Tell parents what a crash kept from them, and cancel children whose parent has
+    ended: for runs that settled while the engine telling their parent stopped."""
+    for head in await rt.store.unsettled_children():
+        try:
+            child = await rt.load(head.run_id)
+            if child.status in TERMINAL or child.parent_run_id is None:
+                await report(rt, child)
+                continue
+            parent = await rt.store.read_head(child.parent_run_id)
+            if parent is not None and parent.status in TERMINAL:
+                await cancel(rt, child.id, f"its parent run {parent.run_id} has ended")
+            else:
+                await report(rt, child)
+        except Exception:
+            log.warning("child_sweep_failed", run_id=head.run_id, exc_info=True)
 
 
 async def cancel(rt: Runtime, run_id: str, reason: str | None) -> RunResult:
@@ -195,7 +218,11 @@ async def resume(rt: Runtime, run_id: str, data: Any, step: Any, kind: str | Non
         return await commands.resume(rt, run_id, data, step, kind)
     except Nested as nested:  # nothing was written: answer the child, to any depth
         child = nested.run_id
-        await resume(rt, child, data, nested.path, kind)
-    await report(rt, await rt.load(child))  # (its settling tells this run too; once counts)
-    await rt.holding.locks.wait_free(run_id)
+        try:
+            await resume(rt, child, data, nested.path, kind)
+        finally:  # its settling tells this run too (once counts); and if the child was
+            # not waiting there after all, this run missed its news: tell it now
+            await report(rt, await rt.load(child))
+    if not inside(run_id):
+        await rt.holding.locks.wait_free(run_id)
     return info_from(await rt.load(run_id), RunResult)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from durable.codec import storable_text
@@ -40,6 +41,7 @@ from durable.events import (
     Kind,
     Recovered,
     Status,
+    provisional,
 )
 from durable.execution import Execution
 from durable.fold import fold
@@ -50,7 +52,7 @@ from durable.results import RunResult
 from durable.run_info import info_from
 from durable.runtime import Runtime
 from durable.starts import started_data
-from durable.steps import Request, current_run
+from durable.steps import Request, inside
 from durable.store.types import Head
 from durable.surfaced import Nested, check_nested
 from durable.writer import Item, Tail
@@ -109,11 +111,11 @@ async def resume(
     rt: Runtime, run_id: str, data: Any, step: Any, kind: str | None = None
 ) -> RunResult:
     key = path_key(parse_path(step)) if step is not None else None
-    inside = current_run.get() == run_id  # from one of the run's own steps: never wait
+    within = inside(run_id)  # from one of the run's own steps (or a child's): never wait
     for _ in range(ROUNDS):
         ex = rt.holding.active.get(run_id)
         if ex is not None:
-            result = await resume_active(rt, ex, data, key, kind, wait=not inside)
+            result = await resume_active(rt, ex, data, key, kind, wait=not within)
             if result is not None:
                 return result
             continue
@@ -122,7 +124,7 @@ async def resume(
                 continue
             outcome = await resume_held(rt, run_id, data, key, kind)
         if outcome is HELD_ELSEWHERE:
-            if inside:
+            if within:
                 return info_from(await rt.load(run_id), RunResult)
             return await settle(rt, run_id)
         if isinstance(outcome, RunResult):
@@ -203,10 +205,27 @@ async def _resume_parked(
 
 async def take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None,
                      claimed: Callable[[], None] | None = None) -> RunResult | None:
-    """Append the answer (after a ``recovered`` claim, if any) holding the run, deliver
-    it, and execute here. None: someone else appended first."""
+    """Append ``items`` (the answer to ``req`` last, after a ``recovered`` claim, if any)
+    holding the run, and execute here. None: someone else appended first.
+
+    The answer is handed to the code before the append, and the code runs until it
+    next waits: nothing it does until then leaves this process (a step's body, a
+    child, starts only once the claim is in the log; a conflict throws the execution
+    away), so what it recorded meanwhile (a new suspension, its end) goes in the same
+    append, stamped with the answer's time, which is what it saw as ``ctx.now()``."""
+    ex.pause_requested = False  # a paused run answered or continued goes on
+    ts = datetime.now(UTC)
+    after: list[Item] = []
+    ending: Item | None = None
+    if req is not None:
+        ex.deliver(req, provisional(*items[-1], ts))
+        held, ex.pending = ex.pending, []
+        ex.loop.run_until_idle()
+        after, ex.pending = (ex.pending if ex.nde is None else []), held
+        if ex.nde is None and ex.main is not None and ex.main.done():
+            ending = ex.ending_item()
     try:
-        appended = await ex.claim(items)
+        await ex.claim([*items, *after, *([ending] if ending is not None else [])], ts=ts)
     except PositionConflict:
         ex.close()
         return None
@@ -215,11 +234,12 @@ async def take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request 
         raise
     if items[0][0] is EventType.RECOVERED:  # the step in flight when its holder stopped
         ex.recorded.interrupted += 1
-    if req is not None:
-        ex.deliver(req, appended[-1])
     if claimed is not None:
         claimed()
-    ex.pause_requested = False  # a paused run answered or continued goes on
+    if ending is not None:  # the answer ended the run
+        ex.close()
+        rt.holding.ended(ex)
+        return info_from(ex.run, RunResult)
     return await drive(rt, ex)
 
 
@@ -305,7 +325,7 @@ async def cancel(rt: Runtime, run_id: str, reason: str | None) -> RunResult:
     ex = rt.holding.active.get(run_id)
     if ex is not None:
         ex.request_cancel(storable_text(reason) if reason else None)
-        if current_run.get() != run_id:
+        if not inside(run_id):
             await rt.holding.locks.wait_free(run_id)
         return info_from(await rt.load(run_id), RunResult)
     item = (EventType.CANCELLED, Cancelled(reason=storable_text(reason or "cancelled")))
@@ -319,7 +339,7 @@ async def pause(rt: Runtime, run_id: str) -> RunResult:
     ex = rt.holding.active.get(run_id)
     if ex is not None:  # executing here: stop at the next step boundary, then return
         ex.request_pause()
-        if current_run.get() == run_id:  # from its own step: the boundary comes after it
+        if inside(run_id):  # from its own step: the boundary comes after it
             return info_from(ex.run, RunResult)
         await rt.holding.locks.wait_free(run_id)
         return info_from(await rt.load(run_id), RunResult)

@@ -31,25 +31,34 @@ class Ending(Replay):
                       ) -> list[Event] | None:
         raise NotImplementedError
 
-    async def _finish(self) -> str | None:
-        assert self.main is not None
+    def ending_item(self) -> Item | None:
+        """The event that ends the run, once the workflow function is done: ``succeeded``
+        or ``failed``; None when it continues as a new run (see :meth:`_finish`)."""
+        assert self.main is not None and self.main.done()
         if self.main.cancelled():
-            return await self._fail("the workflow was cancelled from inside")
+            return _failed("the workflow was cancelled from inside")
         exc = self.main.exception()
         if isinstance(exc, ContinueAsNew):
-            return await self._continue_as_new(exc.input)
+            return None
         if exc is not None:
             if isinstance(exc, StepFailedError):
-                return await self._fail(str(exc), exc.error_type)
-            return await self._fail(f"{type(exc).__name__}: {exc}", type(exc).__name__)
+                return _failed(str(exc), exc.error_type)
+            return _failed(f"{type(exc).__name__}: {exc}", type(exc).__name__)
         try:
             output = canonical(self.main.result())
         except (TypeError, ValueError, OverflowError, UnicodeError) as e:
-            return await self._fail(f"the workflow's output cannot be stored: {e}")
-        if await self._append([(EventType.SUCCEEDED, Succeeded(output=output))]) is None:
+            return _failed(f"the workflow's output cannot be stored: {e}")
+        return EventType.SUCCEEDED, Succeeded(output=output)
+
+    async def _finish(self) -> str | None:
+        item = self.ending_item()
+        if item is None:
+            exc = self.main.exception()  # type: ignore[union-attr]
+            return await self._continue_as_new(exc.input)  # type: ignore[union-attr]
+        if await self._append([item]) is None:
             return None
         self.close()
-        return "succeeded"
+        return item[0].value
 
     async def _continue_as_new(self, input: Any) -> str | None:
         """Start the run this one continues as, then end this one naming it. In that
@@ -72,9 +81,7 @@ class Ending(Replay):
         return "succeeded"
 
     async def _fail(self, error: str, error_type: str = "WorkflowError") -> str | None:
-        error = storable_text(error)
-        if await self._append(
-                [(EventType.FAILED, Failed(error=error, error_type=error_type))]) is None:
+        if await self._append([_failed(error, error_type)]) is None:
             return None
         self.close()
         return "failed"
@@ -91,3 +98,6 @@ class Ending(Replay):
         self.close()
         return "cancelled"
 
+
+def _failed(error: str, error_type: str = "WorkflowError") -> Item:
+    return EventType.FAILED, Failed(error=storable_text(error), error_type=error_type)

@@ -383,7 +383,9 @@ class Engine:
     async def recover(self) -> list[str]:
         """Claim the runs left ``running`` with nobody executing them, continue them as
         background tasks of this engine (stopped by :meth:`close`), and return their ids."""
-        return await recovery.recover(self._runtime())
+        rt = self._runtime()
+        await children.sweep(rt)  # what a crash kept from parents, before running anything
+        return await recovery.recover(rt)
 
     @_in_use
     async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:

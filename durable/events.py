@@ -344,6 +344,14 @@ def encode_raw(value: Any) -> Raw:
     return Raw(_encode(value))
 
 
+def provisional(type_: EventType, payload: Payload, timestamp: datetime) -> Event:
+    """An event about to be appended, with the time it will be appended at: handed to
+    the code before the append (see ``commands.take_over``); it has no place yet."""
+    e = Event(timestamp=timestamp, data=Raw(b""), prev_hash="", hash="", type=type_)
+    e._payload = payload
+    return e
+
+
 def decode_raw(raw: Raw) -> Any:
     return _decode_any(raw)
 

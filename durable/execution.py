@@ -30,12 +30,11 @@ from durable.events import (
 from durable.fold import RunLog
 from durable.intake import Intake
 from durable.logs import get_logger
-from durable.mailbox import first_take, sent
 from durable.paths import path_key
 from durable.recorded import CHILD, STEP, SUSPEND
 from durable.registry import WorkflowDef
 from durable.replay import answer_item
-from durable.steps import Request, run_step
+from durable.steps import Request, driving, run_step
 from durable.writer import Item, Tail, Writer
 
 log = get_logger("durable")
@@ -87,6 +86,7 @@ class Execution(Intake):
         key = path_key(req.path)
 
         async def body() -> None:
+            driving.set(driving.get() | {self.run_id})  # this task's context only
             try:
                 await runner(self, req)
             finally:
@@ -174,11 +174,18 @@ class Execution(Intake):
                     return outcome
                 continue
             if not self.pause_requested:
+                children = [r for r in self.requests.values()
+                            if r.kind == CHILD and not r.started]
+                # A child's start is recorded before it starts: a cancel of this run
+                # then always knows to cancel it.
+                if children and any(t is EventType.CHILD_STARTED for t, _ in self.pending) \
+                        and await self._append([]) is None:
+                    continue
                 for req in list(self.requests.values()):
                     if req.kind == STEP and not req.started:
                         self._start_step(req)
-                    elif req.kind == CHILD and not req.started:
-                        self._start_child(req)
+                for req in children:
+                    self._start_child(req)
                 # Only the steps in flight when the previous owner died were interrupted,
                 # and only held steps can have failed attempts in the log.
                 self.recorded.interrupted = 0
@@ -194,6 +201,8 @@ class Execution(Intake):
                 if await self._append([(EventType.PAUSED, Empty())]) is None:
                     continue
                 self.pause_requested = False  # honoured: a resume continues the run
+                if await self._paused_inbox():
+                    continue
                 return "paused"
             if self.waits():
                 waits = self.run.status != Status.SUSPENDED and not any(
@@ -202,6 +211,9 @@ class Execution(Intake):
                                       Waiting(paths=sorted(self.run.suspensions)))]
                 if (self.pending or waits) and await self._append(
                         items if waits else []) is None:
+                    continue
+                if (handed := self._handed_in()) is not None:
+                    self._next = handed
                     continue
                 return "suspended"
             outcome = await self._fail(
@@ -258,48 +270,26 @@ class Execution(Intake):
             if final:
                 self.deliver(req, appended[-1])
 
-    async def _take_mail(self) -> bool:
-        """A wait the mailbox can answer takes its event (recorded, then delivered).
-        False: nothing to take."""
-        take = first_take(self.requests.values(), self.run.mailbox)
-        if take is None:
-            return False
-        req, item = take
-        appended = await self._append([item])
-        if appended is not None:  # else others appended first: the caller looks again
-            self.deliver(req, appended[-1])
-        return True
+    def _handed_in(self) -> tuple[Any, ...] | None:
+        """Work handed in (a resume, an event, a child's news) while the last append was
+        being written: it is taken before the run parks, or nobody would."""
+        inbox = self._inbox
+        while inbox is not None and not inbox.empty():
+            item = inbox.get_nowait()
+            if item[0] != "wake":
+                return item
+        return None
 
-    async def _child_here(self, news: Item, fut: asyncio.Future[None]) -> None:
-        try:
-            while self.child_news(news):
-                appended = await self._append([news])
-                if appended is None:
-                    continue
-                key = path_key(news[1].path)  # type: ignore[attr-defined]
-                req = self.requests.get(key)
-                if news[0] is EventType.CHILD_ENDED and req is not None and req.kind == CHILD:
-                    self.deliver(req, appended[-1], key)
-                break
-        except BaseException as e:
-            if not fut.done():
-                fut.set_exception(e if isinstance(e, Exception) else
-                                  PositionConflict(self.run_id, self.position))
-            raise
-        if not fut.done():
-            fut.set_result(None)
-
-    async def _send_here(self, name: str, value: Any, fut: asyncio.Future[None]) -> None:
-        try:
-            while await self._append([sent(name, value)]) is None:
-                pass
-        except BaseException as e:
-            if not fut.done():
-                fut.set_exception(e if isinstance(e, Exception) else
-                                  PositionConflict(self.run_id, self.position))
-            raise
-        if not fut.done():
-            fut.set_result(None)
+    async def _paused_inbox(self) -> bool:
+        """Just paused: record what was handed in meanwhile. True if it continues the run
+        (an answer to an open suspension does); a due timer waits for the continue."""
+        while (item := self._handed_in()) is not None:
+            if item[0] == "resume":
+                self._next = item
+                return True
+            if item[0] != "fire":
+                await self._handle(item)
+        return False
 
     def _more_done(self, first: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """``first`` and the step completions queued right behind it (up to the first

@@ -149,7 +149,10 @@ def _withdrawn(run: Any, e: Event) -> None:
 
 def _child_started(run: Any, e: Event) -> None:
     p = e.payload
-    run.children = {**run.children, path_key(p.path): {
+    key = path_key(p.path)
+    if key in run.children:  # its news came first (told by another engine): keep it
+        return
+    run.children = {**run.children, key: {
         "path": tuple(p.path), "run_id": p.run_id, "position": 0, "status": Status.RUNNING}}
 
 
@@ -168,10 +171,14 @@ def _child_ended(run: Any, e: Event) -> None:
     p = e.payload
     key = path_key(p.path)
     _surface(run, key, [], e)
-    run.children = {**run.children, key: {**run.children.get(key, {}), "path": tuple(p.path),
+    known = run.children.get(key, {})
+    run.children = {**run.children, key: {**known, "path": tuple(p.path),
                                          "run_id": p.run_id, "position": p.position,
                                          "status": p.status}}
-    run.status = Status.RUNNING
+    # The code takes the child's outcome (and goes on) unless it stopped waiting for it,
+    # or the run is paused (it takes it when continued).
+    if not known.get("withdrawn") and run.status != Status.PAUSED:
+        run.status = Status.RUNNING
 
 
 def _surface(run: Any, key: str, suspensions: list[dict[str, Any]], e: Event) -> None:

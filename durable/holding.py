@@ -83,8 +83,7 @@ class Holding:
             del self.active[run_id]
             if not self.active:
                 self._idle.set()
-        if self.settled is not None and (ex.run.parent_run_id or ex.run.children):
-            self.settled(run_id)
+        self.ended(ex)
         if outcome in (Status.SUSPENDED, Status.PAUSED):
             self.park(ex)
         elif ex.continued is not None:  # ctx.continue_as_new: the new run executes here
@@ -99,6 +98,12 @@ class Holding:
                 else:
                     self.drive_later(new, "durable-continued")
         return outcome
+
+    def ended(self, ex: Execution) -> None:
+        """The run ended here without being driven (the answer that claimed it ended it:
+        see ``commands.take_over``): its parent and children hear of it."""
+        if self.settled is not None and (ex.run.parent_run_id or ex.run.children):
+            self.settled(ex.run_id)
 
     def drive_later(self, ex: Execution, name: str) -> None:
         """Drive ``ex`` in a background task; the caller took its lock, which the task

@@ -1,22 +1,27 @@
-"""The driver's appends, and what it takes in of others' appends.
+"""The driver's appends, what it takes in of others' appends, and what is handed to it.
 
 Others may append to a run while it executes here: a resume of another branch,
 a fired timer, an event for its mailbox, a child run's news, a pause or cancel
 request. The driver takes their events in at its next append's conflict (or
 when told the log moved) and carries on; anything else in between (another
 engine recovered the run) means it lost the run, and it stops without writing.
+Work handed to it in this engine (an event sent, a child's news) it appends
+between its own events.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from durable.endings import Ending
 from durable.errors import PositionConflict
-from durable.events import ANSWERS, TERMINAL, Event, EventType
+from durable.events import ANSWERS, Event, EventType
+from durable.mailbox import first_take, sent
 from durable.paths import path_key
 from durable.recorded import CHILD, SUSPEND
+from durable.surfaced import is_news
 from durable.writer import Item
 
 
@@ -25,13 +30,13 @@ class Intake(Ending):
 
     tasks: dict[str, asyncio.Task[None]]
 
-    async def claim(self, items: list[Item]) -> list[Event]:
+    async def claim(self, items: list[Item], ts: datetime | None = None) -> list[Event]:
         """Append what is pending and ``items``, taking the run over (a resume of a
-        suspended run, a recovery). A conflict is not taken in: someone else got there
-        first, and the caller looks at the log again."""
+        suspended run, a recovery), at time ``ts`` if given. A conflict is not taken in:
+        someone else got there first, and the caller looks at the log again."""
         pending, self.pending = self.pending, []
         try:
-            return await self.writer.append(self.tail, [*pending, *items])
+            return await self.writer.append(self.tail, [*pending, *items], ts=ts)
         except BaseException:
             self.pending[:0] = pending
             raise
@@ -106,10 +111,51 @@ class Intake(Ending):
             self.writer.follow(self.tail, e)
         return False  # recovered by another engine, or over: this execution lost the run
 
+    async def _take_mail(self) -> bool:
+        """A wait the mailbox can answer takes its event (recorded, then delivered).
+        False: nothing to take."""
+        take = first_take(self.requests.values(), self.run.mailbox)
+        if take is None:
+            return False
+        req, item = take
+        appended = await self._append([item])
+        if appended is not None:  # else others appended first: the caller looks again
+            self.deliver(req, appended[-1])
+        return True
+
+    async def _child_here(self, news: Item, fut: asyncio.Future[None]) -> None:
+        try:
+            while self.child_news(news) and path_key(
+                    news[1].path) not in self.withdrawn:  # type: ignore[attr-defined]
+                appended = await self._append([news])
+                if appended is None:
+                    continue
+                key = path_key(news[1].path)  # type: ignore[attr-defined]
+                req = self.requests.get(key)
+                if news[0] is EventType.CHILD_ENDED and req is not None and req.kind == CHILD:
+                    self.deliver(req, appended[-1], key)
+                break
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e if isinstance(e, Exception) else
+                                  PositionConflict(self.run_id, self.position))
+            raise
+        if not fut.done():
+            fut.set_result(None)
+
+    async def _send_here(self, name: str, value: Any, fut: asyncio.Future[None]) -> None:
+        try:
+            while await self._append([sent(name, value)]) is None:
+                pass
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e if isinstance(e, Exception) else
+                                  PositionConflict(self.run_id, self.position))
+            raise
+        if not fut.done():
+            fut.set_result(None)
+
     def child_news(self, item: Item) -> bool:
         """Is ``item`` (a child's ``child_suspended`` or ``child_ended``) news to this
         run? Its child's log must have moved past what this run recorded last."""
-        p: Any = item[1]
-        known = self.run.children.get(path_key(p.path))
-        return known is None or known["run_id"] != p.run_id or (  # a continuation's news
-            p.position > known["position"] and known["status"] not in TERMINAL)
+        return is_news(self.run, item)

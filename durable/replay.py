@@ -278,7 +278,8 @@ class Replay:
             key, event = deliveries[self.cursor]
             req = self.requests.get(key)
             resumed = event.type in ANSWERS
-            if req is None and resumed and key in self.withdrawn:
+            if req is None and key in self.withdrawn and (
+                    resumed or event.type is EventType.CHILD_ENDED):
                 self.cursor += 1  # answered after the code stopped waiting there: no-op
                 continue
             if req is None or resumed != (req.kind == SUSPEND):

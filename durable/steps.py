@@ -30,6 +30,17 @@ current_attempt: contextvars.ContextVar[int] = contextvars.ContextVar(
 current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "durable_run", default=None
 )
+# The runs whose drivers wait on the current host task: a child run is driven inside a
+# task of its parent's driver (see durable.children), so its steps run there too.
+driving: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "durable_driving", default=frozenset()
+)
+
+
+def inside(run_id: str) -> bool:
+    """Does the current task run on behalf of ``run_id`` (one of its steps, or a step of
+    a child it drives)? Then waiting for that run to settle would wait for ourselves."""
+    return current_run.get() == run_id or run_id in driving.get()
 
 MAX_BACKOFF = 60.0
 

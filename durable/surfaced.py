@@ -1,12 +1,18 @@
-"""A child's suspensions, surfaced in its parent under the child's path: which child
-a resume of the parent answers, and by which path in it. Pure: no I/O."""
+"""What a parent knows of its children: a child's suspensions, surfaced under the
+child's path (which child a resume of the parent answers, and by which path in
+it), and whether a child's news is new to the parent. Pure: no I/O."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from durable.errors import AmbiguousResume
-from durable.events import Kind
+from durable.events import TERMINAL, Kind
 from durable.fold import RunLog
 from durable.paths import Path, path_key
+from durable.starts import continued_id
+
+CHAIN = 1000  # generations of a child that continues as new, looked through for news
 
 
 class Nested(Exception):  # a signal, not an error: nothing was written
@@ -37,3 +43,23 @@ def check_nested(run: RunLog, key: str | None, kind: str | None) -> None:
         s = hits[0]
         c = run.children[s["child"]]
         raise Nested(c["run_id"], tuple(s["path"][len(c["path"]):]))
+
+
+def is_news(run: RunLog, item: tuple[Any, Any]) -> bool:
+    """Is a child's news (``child_suspended`` or ``child_ended``) new to ``run``? The
+    child's log moved past what ``run`` recorded last (or the news comes from a later
+    run of the child's continue-as-new chain), and ``run`` still waits for it."""
+    p = item[1]
+    known = run.children.get(path_key(p.path))
+    if known is None:
+        return True
+    if known.get("withdrawn") or known["status"] in TERMINAL:
+        return False
+    if known["run_id"] == p.run_id:
+        return bool(p.position > known["position"])
+    later = known["run_id"]
+    for _ in range(CHAIN):
+        later = continued_id(later)
+        if later == p.run_id:
+            return True
+    return False  # from an earlier run of the chain: stale

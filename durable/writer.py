@@ -130,7 +130,7 @@ class Writer:
 
     async def append(
         self, tail: Tail, items: list[Item], *, blobs: dict[str, bytes] | None = None,
-        hold: bool = True,
+        hold: bool = True, ts: datetime | None = None,
     ) -> list[Event]:
         """Append ``items`` after ``tail.position``; on success ``tail`` folds them in.
 
@@ -145,7 +145,8 @@ class Writer:
         run = tail.run
         saved = _save(run)
         before, status = run.version, run.status
-        ts = datetime.now(UTC)
+        had_open = bool(run.suspensions)
+        ts = ts or datetime.now(UTC)
         events: list[Event] = []
         prev, pos = run.last_hash, before
         touched = False
@@ -156,6 +157,9 @@ class Writer:
             events.append(e)
             follow(run, e)
             touched = touched or type_ in _TOUCH
+        # The listing holds rows only for runs with open suspensions: none before and
+        # none after (a run that ends after its timer fired) leaves it as it is.
+        touched = touched and (had_open or bool(run.suspensions))
         key = (run.status, self.owner().id) if hold else None
         # A step that changes neither status nor owner writes its event and nothing else:
         # the head row's position lags the log until the next change. (Not for a run

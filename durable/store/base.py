@@ -95,6 +95,12 @@ class Store(ABC):
     async def running_heads(self) -> list[Head]: ...
 
     @abstractmethod
+    async def unsettled_children(self) -> list[Head]:
+        """Child runs whose parent may not know how they stand: settled no earlier than
+        their parent's last change (news a crash kept from the parent), or not ended
+        while their parent has. Extra rows are harmless (telling is idempotent)."""
+
+    @abstractmethod
     async def renew_leases(self, owner_id: str, run_ids: list[str], until: float) -> None:
         """Extend the leases of these runs, where ``owner_id`` still holds them."""
 

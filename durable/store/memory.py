@@ -108,6 +108,20 @@ class MemoryStore(RecorderStore):
             return [msgspec.structs.replace(h) for h in self.heads.values()
                     if h.status == "running"]
 
+    def _unsettled_children_sync(self) -> list[Head]:
+        ended = ("succeeded", "failed", "cancelled")
+        with self.recorder._database_lock:
+            out = []
+            for c in self.heads.values():
+                p = self.heads.get(c.parent_run_id or "")
+                if p is None:
+                    continue
+                if (c.status != "running" and p.status not in ended
+                        and c.updated_at >= p.updated_at) or (
+                        c.status not in ended and p.status in ended):
+                    out.append(msgspec.structs.replace(c))
+            return out
+
     def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None:
         with self.recorder._database_lock:
             for run_id in run_ids:

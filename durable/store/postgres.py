@@ -55,6 +55,8 @@ def _heads_ddl(s: str) -> list[str]:
             lease_until DOUBLE PRECISION
         )""",
         f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
+        f"CREATE INDEX IF NOT EXISTS durable_runs_parent ON {s}.durable_runs (parent_run_id) "
+        "WHERE parent_run_id IS NOT NULL",
         BLOBS_DDL.format(t=f"{s}.durable_blobs", blob="BYTEA"),
     ]
 

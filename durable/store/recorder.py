@@ -114,6 +114,9 @@ class RecorderStore(Store):
     def _running_sync(self) -> list[Head]: ...
 
     @abstractmethod
+    def _unsettled_children_sync(self) -> list[Head]: ...
+
+    @abstractmethod
     def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None: ...
 
     @abstractmethod
@@ -312,6 +315,9 @@ class RecorderStore(Store):
 
     async def running_heads(self) -> list[Head]:
         return await self._read(self._running_sync)  # type: ignore[no-any-return]
+
+    async def unsettled_children(self) -> list[Head]:
+        return await self._read(self._unsettled_children_sync)  # type: ignore[no-any-return]
 
     async def renew_leases(self, owner_id: str, run_ids: list[str], until: float) -> None:
         if run_ids:

@@ -102,6 +102,17 @@ class SQLStore(RecorderStore):
         rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE status = 'running'")
         return [head_from_row(r) for r in rows]
 
+    def _unsettled_children_sync(self) -> list[Head]:
+        runs = self._t("durable_runs")
+        ended = "('succeeded', 'failed', 'cancelled')"
+        rows = self._query(
+            f"SELECT c.* FROM {runs} c JOIN {runs} p ON p.run_id = c.parent_run_id "
+            f"WHERE c.parent_run_id IS NOT NULL AND ("
+            f"(c.status <> 'running' AND p.status NOT IN {ended} "
+            f"AND c.updated_at >= p.updated_at) "
+            f"OR (c.status NOT IN {ended} AND p.status IN {ended}))")
+        return [head_from_row(r) for r in rows]
+
     def _release_sync(self, run_id: str, owner_id: str) -> bool:
         with self._writing() as c:
             c.execute(self.dialect.sql(

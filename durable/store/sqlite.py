@@ -52,6 +52,8 @@ HEADS = [
         lease_until REAL
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
+    "CREATE INDEX IF NOT EXISTS durable_runs_parent ON durable_runs (parent_run_id) "
+    "WHERE parent_run_id IS NOT NULL",
     BLOBS_DDL.format(t="durable_blobs", blob="BLOB"),
     # What PostgreSQL says with NOTIFY: the runs that a non-holder appended to (or whose
     # holder settled them after taking such an append in), newest `seq` last.
