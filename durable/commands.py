@@ -37,6 +37,7 @@ from durable.events import (
     TERMINAL,
     Cancelled,
     Empty,
+    Event,
     EventType,
     Kind,
     Recovered,
@@ -150,7 +151,7 @@ async def resume_active(
 
 async def resume_held(
     rt: Runtime, run_id: str, data: Any, key: str | None, kind: str | None,
-    claimed: Callable[[], None] | None = None,
+    claimed: Callable[[], None] | None = None, events: list[Event] | None = None,
 ) -> RunResult | object | None:
     """With the run's lock: resume a parked copy, or claim the run, or append for its
     holder elsewhere (``HELD_ELSEWHERE``). None: a race was lost, look again.
@@ -160,7 +161,8 @@ async def resume_held(
         result = await _resume_parked(rt, parked, data, key, kind, claimed)
         if result is not None:
             return result
-    events = await rt.store.read_events(run_id)
+    if not events:  # (given: read a moment ago; a stale log loses the claim's race)
+        events = await rt.store.read_events(run_id)
     if not events:
         raise RunNotFound(run_id)
     run = fold(events)

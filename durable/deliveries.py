@@ -19,7 +19,7 @@ from durable.commands import (
     take_over,
 )
 from durable.errors import PositionConflict, RunEnded, RunNotFound
-from durable.events import TERMINAL, Kind, Status
+from durable.events import TERMINAL, Event, Kind, Status
 from durable.execution import Execution
 from durable.fold import fold
 from durable.mailbox import first_take, sent
@@ -96,14 +96,15 @@ async def _deliver(rt: Runtime, ex: Execution, name: str, value: Any, claiming: 
 
 # -- timers ---------------------------------------------------------------------------------
 async def fire_timer(rt: Runtime, run_id: str, key: str,
-                     fired: Callable[[], None] | None = None) -> None:
+                     fired: Callable[[], None] | None = None,
+                     events: list[Event] | None = None) -> None:
     """Fire the run's due timer at ``key`` (or a wait's timeout): append ``timer_fired``
     and continue the run, here if nobody executes it (then ``fired`` is called once
     the event is in the log, before the run executes on), or for its holder
     elsewhere. Raises :class:`NotSuspended` when the timer is no longer open (another
     engine fired it, the event came, or the run was cancelled),
     :class:`NonDeterminismError` when today's code cannot replay the run (nothing is
-    written)."""
+    written). ``events``: the run's log, read a moment ago with others' (used once)."""
     for _ in range(ROUNDS):
         ex = rt.holding.active.get(run_id)
         if ex is not None:  # executing here: its driver appends the firing in turn
@@ -113,7 +114,8 @@ async def fire_timer(rt: Runtime, run_id: str, key: str,
         async with rt.holding.locks.hold(run_id):
             if run_id in rt.holding.active:
                 continue
-            outcome = await resume_held(rt, run_id, None, key, Kind.TIMER, fired)
+            outcome = await resume_held(rt, run_id, None, key, Kind.TIMER, fired, events)
+            events = None
         if outcome is not None:
             return
     raise RuntimeError(f"could not fire timer {key!r} of run {run_id!r}: it kept changing")

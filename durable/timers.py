@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from durable import deliveries
 from durable.errors import EngineClosed, NonDeterminismError, NotSuspended, RunNotFound
+from durable.events import Event
 from durable.logs import get_logger
 
 if TYPE_CHECKING:
@@ -115,6 +116,11 @@ class Timers:
         # Past the ones being fired (their rows go once they have fired).
         limit = BATCH + len(self._firing)
         due = await self.rt.store.due_timers(now, workflows, limit)
+        # The logs of the runs to fire that are not in memory here, read together.
+        holding = self.rt.holding
+        logs = await self.rt.store.read_logs(list({
+            t.run_id for t in due if t.run_id not in holding.parked
+            and t.run_id not in holding.active and (t.run_id, t.path_key) not in self._firing}))
         started = 0
         for t in due:
             key = (t.run_id, t.path_key)
@@ -122,7 +128,8 @@ class Timers:
                 continue
             await self._slots.acquire()
             task = asyncio.get_running_loop().create_task(
-                self._fire(t.run_id, t.path_key), name=f"durable-timer:{t.run_id}")
+                self._fire(t.run_id, t.path_key, logs.pop(t.run_id, None)),
+                name=f"durable-timer:{t.run_id}")
             self._firing[key] = task
             task.add_done_callback(self._forget(key))
             started += 1
@@ -133,7 +140,7 @@ class Timers:
             self._firing.pop(key, None)
         return forget
 
-    async def _fire(self, run_id: str, key: str) -> None:
+    async def _fire(self, run_id: str, key: str, events: list[Event] | None) -> None:
         """Fire one timer. Its slot is given back once ``timer_fired`` is in the log: the
         run may then execute on here for as long as it likes."""
         slot = [True]
@@ -144,7 +151,7 @@ class Timers:
                 self._slots.release()
 
         try:
-            await deliveries.fire_timer(self.rt, run_id, key, fired)
+            await deliveries.fire_timer(self.rt, run_id, key, fired, events)
         except (RunNotFound, EngineClosed):
             pass  # the run is gone, or this engine is closing
         except NotSuspended:

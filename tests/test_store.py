@@ -196,6 +196,18 @@ async def test_append_then_read_events_round_trip(store: Store) -> None:
     assert await open_suspensions(store, "run-1") == a.suspensions
 
 
+async def test_read_logs_reads_several_runs_as_read_events_does(store: Store) -> None:
+    runs = [f"run-{i}" for i in range(3)]
+    for i, run_id in enumerate(runs):
+        await store.append(append(run_id, 0, 2 + i))
+    logs = await store.read_logs([*runs, "nobody"])
+    assert sorted(logs) == runs  # a run without a log is left out
+    for run_id in runs:
+        assert logs[run_id] == await store.read_events(run_id)
+        assert [e.position for e in logs[run_id]] == list(range(1, len(logs[run_id]) + 1))
+    assert await store.read_logs([]) == {}
+
+
 async def test_conflicting_append_raises_and_writes_nothing(store: Store) -> None:
     await store.append(
         append(

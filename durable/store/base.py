@@ -11,6 +11,7 @@ with the log.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 
@@ -67,6 +68,12 @@ class Store(ABC):
     @abstractmethod
     async def read_events(self, run_id: str, after: int = 0) -> list[Event]:
         """The run's events after position ``after``, in one query."""
+
+    async def read_logs(self, run_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """The whole logs of several runs (those that have one), read together where the
+        store can (the engine's timers read the runs they are about to fire so)."""
+        logs = await asyncio.gather(*(self.read_events(r) for r in run_ids))
+        return {r: log for r, log in zip(run_ids, logs, strict=True) if log}
 
     @abstractmethod
     async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:

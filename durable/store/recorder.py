@@ -273,6 +273,16 @@ class RecorderStore(Store):
     def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
         return decode_rows(self._select_rows_sync(run_id, after))
 
+    async def read_logs(self, run_ids: Sequence[str]) -> dict[str, list[Event]]:
+        if not run_ids:
+            return {}
+        return await self._read(self._read_logs_sync, list(run_ids))  # type: ignore[no-any-return]
+
+    def _read_logs_sync(self, run_ids: list[str]) -> dict[str, list[Event]]:
+        """One reader-thread hop for all; a store may read them in one query."""
+        logs = {r: self._read_events_sync(r, 0) for r in run_ids}
+        return {r: log for r, log in logs.items() if log}
+
     async def read_head(self, run_id: str) -> Head | None:
         return (await self.read_heads([run_id])).get(run_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import threading
 import time
@@ -249,20 +250,40 @@ class SQLiteStore(SQLStore):
                 raise
             raw.commit()
 
-    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
-        """One query on this reader thread's own plain connection (no row factory, no
-        explicit transaction: a lone SELECT reads one snapshot), one decode call."""
-        conn = getattr(self._local, "conn", None)
+    def _reader(self) -> sqlite3.Connection:
+        """This reader thread's own plain connection (no row factory, no explicit
+        transaction: a lone SELECT reads one snapshot)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
                                                       isolation_level=None,
                                                       check_same_thread=False)
             self._local_conns.append(conn)
+        return conn
+
+    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
+        """One query, one decode call."""
+        conn = self._reader()
         with without_gc():
             return decode_run_rows(run_id, conn.execute(
                 "SELECT originator_version, topic, state FROM stored_events "
                 "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
                 (run_id, after)).fetchall())
+
+    def _read_logs_sync(self, run_ids: list[str]) -> dict[str, list[Event]]:
+        """Several runs' logs in one query per 500 ids, one decode call per run."""
+        conn = self._reader()
+        logs: dict[str, list[Event]] = {}
+        with without_gc():
+            for i in range(0, len(run_ids), 500):
+                chunk = run_ids[i:i + 500]
+                rows = conn.execute(
+                    "SELECT originator_id, originator_version, topic, state FROM stored_events "
+                    f"WHERE originator_id IN ({', '.join('?' * len(chunk))}) "
+                    "ORDER BY originator_id, originator_version", chunk).fetchall()
+                for run_id, group in itertools.groupby(rows, key=lambda r: r[0]):
+                    logs[run_id] = decode_run_rows(run_id, [r[1:] for r in group])
+        return logs
 
     def _insert_now(self, append: Append) -> bool:
         """Commit on the caller's thread, or return False at once if that would wait.
