@@ -81,6 +81,26 @@ def register(engine: durable.Engine) -> None:
 
         return await ctx.step("slow", slow)
 
+    @engine.workflow("gated-event")  # an event may come while the step before its wait runs
+    async def gated_event(ctx: durable.Context, gate_dir: str) -> Any:
+        async def slow() -> str:
+            await gate(gate_dir, "open-slow")
+            return "slow"
+        first = await ctx.step("slow", slow)
+        return {"first": first, "got": await ctx.wait_for_event("got", "go")}
+
+    @engine.workflow("approve-kid")
+    async def approve_kid(ctx: durable.Context, _: Any) -> Any:
+        return await ctx.suspend("approval", {"who": "legal"})
+
+    @engine.workflow("middle")
+    async def middle(ctx: durable.Context, _: Any) -> Any:
+        return await ctx.child("legal", "approve-kid", None)
+
+    @engine.workflow("top")
+    async def top(ctx: durable.Context, _: Any) -> Any:
+        return {"review": await ctx.child("review", "middle", None)}
+
 
 async def start(url: str, run_id: str, workflow: str, gate_dir: str, give_up: float | None,
                 close_mid_step: bool) -> None:

@@ -126,6 +126,46 @@ async def test_a_resume_from_another_process_reaches_a_run_executing_here(
         "waiting:open-a", "work-a:0", "work-b:0"]
 
 
+async def test_an_event_sent_while_the_run_executes_in_another_process(
+    shared_url: str, tmp_path: Path, workers: list[Worker], open_engine: Any
+) -> None:
+    """The run executes its step in a worker process; the event is sent from here before
+    the code waits for it: kept in the mailbox, taken once the code gets there."""
+    run_id = str(uuid.uuid4())
+    holder = Worker("start", shared_url, run_id, "gated-event", str(tmp_path))
+    workers.append(holder)
+    await calls_include(tmp_path, "waiting:open-slow")
+    engine = await open_engine(shared_url, register)
+    await engine.send_event(run_id, "go", {"from": "afar"})  # appended for its holder
+    assert (await engine.get_run(run_id)).status == "running"
+    (tmp_path / "open-slow").touch()
+    assert (await holder.line())["status"] == "succeeded"
+    info = await engine.get_run(run_id)
+    assert info.output == {"first": "slow", "got": {"from": "afar"}}
+    types = [e.type for e in await engine.history(run_id)]
+    assert types.index("event_sent") < types.index("step_completed") < types.index(
+        "event_received")
+    assert "recovered" not in types  # the worker kept the run
+    assert (await engine.check_replay(run_id)).ok
+
+
+async def test_a_grandchild_waiting_in_another_process_is_resumed_here_by_its_path(
+    shared_url: str, tmp_path: Path, workers: list[Worker], open_engine: Any
+) -> None:
+    run_id = str(uuid.uuid4())
+    starter = Worker("start", shared_url, run_id, "top", str(tmp_path))
+    workers.append(starter)
+    assert (await starter.line())["status"] == "suspended"
+    engine = await open_engine(shared_url, register)
+    run = await engine.create_run("top", run_id=run_id)
+    info = await engine.get_run(run_id)
+    assert info.suspended == [("review", "legal", "approval")]
+    done = await run.resume("signed", step=("review", "legal", "approval"))
+    assert (done.status, done.output) == ("succeeded", {"review": "signed"})
+    for r in (await engine.list_runs()).runs:
+        assert r.status == "succeeded" and (await engine.check_replay(r.run_id)).ok
+
+
 @pytest.mark.parametrize("how", ["--give-up", "--close-mid-step"])
 async def test_a_live_process_that_stopped_executing_a_run_leaves_it_claimable_at_once(
     shared_url: str, tmp_path: Path, workers: list[Worker], open_engine: Any, how: str
