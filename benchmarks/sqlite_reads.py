@@ -23,7 +23,7 @@ import aiosqlite
 
 import durable
 from benchmarks.core import percentile
-from durable.events import decode_rows
+from durable.bulk_decode import decode_rows
 
 
 async def populate(url: str, runs: int, steps: int) -> list[str]:

@@ -134,15 +134,11 @@ async def _tell_held(rt: Runtime, parent_id: str, item: Item) -> Any:
         return ORPHAN
     if not is_news(run, item):
         return True
-    claiming: list[Item] = []
-    if run.status == Status.RUNNING:
-        head = await rt.store.read_head(parent_id)
-        if head is None:
-            return False
-        if rt.holder_gone(head):
-            claiming = [commands.recovered_item(rt, head)]
+    claiming = await commands.taking(rt, run)
+    if claiming is None:
+        return False
     if item[0] is EventType.CHILD_SUSPENDED or run.status == Status.PAUSED or (
-            run.status == Status.RUNNING and not claiming):
+            isinstance(claiming, str)):  # ELSEWHERE: its holder takes it in
         try:  # nothing for the code yet, or the run executes elsewhere: its holder takes it in
             await rt.writer.append(Tail(run), [item], hold=False)
         except PositionConflict:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from durable.codec import storable_text
 from durable.errors import (
@@ -45,7 +45,7 @@ from durable.events import (
     provisional,
 )
 from durable.execution import Execution
-from durable.fold import fold
+from durable.fold import RunLog, fold
 from durable.paths import parse_path, path_key
 from durable.recovery import claim
 from durable.replay import answer_item, validate_resume
@@ -54,7 +54,6 @@ from durable.run_info import info_from
 from durable.runtime import Runtime
 from durable.starts import started_data
 from durable.steps import Request, inside
-from durable.store.types import Head
 from durable.surfaced import Nested, check_nested
 from durable.writer import Item, Tail
 
@@ -90,9 +89,22 @@ async def start(
         rt.holding.locks.release(run_id)
 
 
-def recovered_item(rt: Runtime, head: Head) -> Item:
-    """The claim of a run whose holder stopped: the first of this engine's appends."""
-    return EventType.RECOVERED, Recovered(owner=rt.owner().id, previous=head.owner_id)
+ELSEWHERE: Literal["elsewhere"] = "elsewhere"
+
+
+async def taking(rt: Runtime, run: RunLog) -> list[Item] | Literal["elsewhere"] | None:
+    """How this engine takes a run it does not execute, as its log stands: with no claim
+    of its own (``[]``: it waits, or is paused), with a ``recovered`` claim (its holder
+    stopped), not at all (``ELSEWHERE``: its holder lives; append for it instead).
+    None: its head row is not there yet; look again."""
+    if run.status != Status.RUNNING:
+        return []
+    head = await rt.store.read_head(run.id)  # who holds it (its position may lag)
+    if head is None:
+        return None
+    if not rt.holder_gone(head):
+        return ELSEWHERE
+    return [(EventType.RECOVERED, Recovered(owner=rt.owner().id, previous=head.owner_id))]
 
 
 async def _status(rt: Runtime, run_id: str) -> str:
@@ -168,14 +180,11 @@ async def resume_held(
     run = fold(events)
     if run.status not in (Status.SUSPENDED, Status.PAUSED, Status.RUNNING):
         raise NotSuspended(run_id, run.status, key)
-    claiming: list[Item] = []
-    if run.status == Status.RUNNING:
-        head = await rt.store.read_head(run_id)  # who holds it (its position may lag)
-        if head is None:
-            return None
-        if not rt.holder_gone(head):
-            return await _append_for_holder(rt, events, run, data, key, kind)
-        claiming = [recovered_item(rt, head)]
+    claiming = await taking(rt, run)
+    if claiming is None:
+        return None
+    if isinstance(claiming, str):  # ELSEWHERE
+        return await _append_for_holder(rt, events, run, data, key, kind)
     ex = await rt.replayed(events, run)  # NonDeterminismError here: nothing written
     try:
         item, req = _answer(ex, data, key, kind)

@@ -13,10 +13,10 @@ from typing import Any
 from durable.codec import canonical
 from durable.commands import (
     ROUNDS,
-    recovered_item,
     resume_active,
     resume_held,
     take_over,
+    taking,
 )
 from durable.errors import PositionConflict, RunEnded, RunNotFound
 from durable.events import TERMINAL, Event, Kind, Status
@@ -64,14 +64,10 @@ async def _send_held(rt: Runtime, run_id: str, name: str, value: Any) -> bool:
     run = fold(events)
     if run.status in TERMINAL:
         raise RunEnded(run_id, run.status, f"event {name!r}")
-    claiming: list[Item] = []
-    if run.status == Status.RUNNING:
-        head = await rt.store.read_head(run_id)
-        if head is None:
-            return False
-        if rt.holder_gone(head):
-            claiming = [recovered_item(rt, head)]
-    if run.status == Status.PAUSED or (run.status == Status.RUNNING and not claiming):
+    claiming = await taking(rt, run)
+    if claiming is None:
+        return False
+    if run.status == Status.PAUSED or isinstance(claiming, str):  # ELSEWHERE
         # Paused (taken when it continues), or executing elsewhere (its holder takes it in)
         try:
             await rt.writer.append(Tail(run), [sent(name, value)], hold=False)

@@ -7,15 +7,14 @@ envelope ``{timestamp, data, prev_hash, hash}`` whose ``data`` is the payload's
 msgpack bytes, kept as they are (``msgspec.Raw``): the chain hash covers those
 bytes, so an event is verified without decoding it again, and a step's result is
 decoded only when the workflow asks for it. A batch of stored rows is decoded
-with one ``msgspec`` call per batch (:func:`decode_rows`), their payloads with one
-per event type (:func:`decode_payloads`).
+with one ``msgspec`` call per batch, their payloads with one per event type
+(:mod:`durable.bulk_decode`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -309,9 +308,6 @@ class Event(msgspec.Struct, eq=False, gc=False):
     __hash__ = None  # type: ignore[assignment]
 
 
-_EVENTS = msgspec.msgpack.Decoder(list[Event])
-
-
 def chain_hash(
     run_id: str, prev_hash: str, topic: str, position: int, timestamp: datetime, data: Raw
 ) -> str:
@@ -354,55 +350,6 @@ def provisional(type_: EventType, payload: Payload, timestamp: datetime) -> Even
 
 def decode_raw(raw: Raw) -> Any:
     return _decode_any(raw)
-
-
-def _array_header(n: int) -> bytes:
-    if n < 16:
-        return bytes((0x90 | n,))
-    if n < 65536:
-        return b"\xdc" + struct.pack(">H", n)
-    return b"\xdd" + struct.pack(">I", n)
-
-
-def decode_rows(rows: Sequence[tuple[str, int, str, bytes]]) -> list[Event]:
-    """Stored rows ``(run_id, position, topic, state)`` as events: one decode call for
-    all the envelopes (their states joined into one msgpack array)."""
-    if not rows:
-        return []
-    events = _EVENTS.decode(_array_header(len(rows)) + b"".join(r[3] for r in rows))
-    types = TYPES_BY_TOPIC
-    for r, e in zip(rows, events, strict=True):
-        e.run_id = r[0]
-        e.position = r[1]
-        e.type = types[r[2]]
-    return events
-
-
-def decode_run_rows(run_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[Event]:
-    """One run's stored rows ``(position, topic, state)`` as events (see :func:`decode_rows`;
-    the run id is not read back once per row)."""
-    if not rows:
-        return []
-    events = _EVENTS.decode(_array_header(len(rows)) + b"".join(r[2] for r in rows))
-    types = TYPES_BY_TOPIC
-    for r, e in zip(rows, events, strict=True):
-        e.run_id = run_id
-        e.position = r[0]
-        e.type = types[r[1]]
-    return events
-
-
-def decode_payloads(events: Iterable[Event]) -> None:
-    """Decode the payloads of ``events`` that are not yet, one call per event type."""
-    by_type: dict[EventType, list[Event]] = {}
-    for e in events:
-        if e._payload is None:
-            by_type.setdefault(e.type, []).append(e)
-    for type_, group in by_type.items():
-        payloads = _PAYLOAD_LISTS[type_].decode(
-            _array_header(len(group)) + b"".join(e.data for e in group))
-        for e, p in zip(group, payloads, strict=True):
-            e._payload = p
 
 
 def verify_chain(events: Sequence[Event]) -> bool:

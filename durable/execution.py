@@ -238,10 +238,10 @@ class Execution(Intake):
             await self._resume_here(item[1], item[2], item[3], fire=item[4])
             return
         if kind == "send":
-            await self._send_here(item[1], item[2], item[3])
+            await self.for_caller(item[3], self._send_here(item[1], item[2]))
             return
         if kind == "child":
-            await self._child_here(item[1], item[2])
+            await self.for_caller(item[2], self._child_here(item[1]))
             return
         if kind == "child_done":  # the child's task ended: its news came before
             self.tasks.pop(item[1], None)
@@ -326,25 +326,25 @@ class Execution(Intake):
 
     async def _resume_here(self, key: str, value: Any, fut: asyncio.Future[None], *,
                            fire: bool = False) -> None:
-        while True:
-            req = self.requests.get(key)
-            if req is None or req.kind != SUSPEND or (
-                    key not in self.run.suspensions and not self._unwritten(req)):
-                if not fut.done():
-                    fut.set_exception(NotSuspended(self.run_id, self.run.status, key))
-                return
-            try:
+        async def answer() -> None:
+            while (req := self._open(key)) is not None:
                 appended = await self._append([answer_item(req, value, fire=fire)])
-            except BaseException as e:
-                if not fut.done():
-                    fut.set_exception(e if isinstance(e, Exception) else
-                                      PositionConflict(self.run_id, self.position))
-                raise
-            if appended is not None:
-                self.deliver(req, appended[-1], key)
-                if not fut.done():
-                    fut.set_result(None)
-                return
+                if appended is not None:
+                    self.deliver(req, appended[-1], key)
+                    return
+            if not fut.done():  # answered meanwhile, or withdrawn: the caller hears why
+                fut.set_exception(NotSuspended(self.run_id, self.run.status, key))
+
+        await self.for_caller(fut, answer())
+
+    def _open(self, key: str) -> Request | None:
+        """The suspension at ``key`` if the code waits there and it is open (or about to
+        be recorded)."""
+        req = self.requests.get(key)
+        if req is None or req.kind != SUSPEND or (
+                key not in self.run.suspensions and not self._unwritten(req)):
+            return None
+        return req
 
     def close(self) -> None:
         """Stop the workflow coroutine and any step bodies still running."""

@@ -12,6 +12,7 @@ between its own events.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -123,18 +124,11 @@ class Intake(Ending):
             self.deliver(req, appended[-1])
         return True
 
-    async def _child_here(self, news: Item, fut: asyncio.Future[None]) -> None:
+    async def for_caller(self, fut: asyncio.Future[None], work: Awaitable[None]) -> None:
+        """Do ``work`` for a caller waiting on ``fut`` (appends handed to this driver),
+        and tell it how that went: done, or the error (the driver's own stop included)."""
         try:
-            while self.child_news(news) and path_key(
-                    news[1].path) not in self.withdrawn:  # type: ignore[attr-defined]
-                appended = await self._append([news])
-                if appended is None:
-                    continue
-                key = path_key(news[1].path)  # type: ignore[attr-defined]
-                req = self.requests.get(key)
-                if news[0] is EventType.CHILD_ENDED and req is not None and req.kind == CHILD:
-                    self.deliver(req, appended[-1], key)
-                break
+            await work
         except BaseException as e:
             if not fut.done():
                 fut.set_exception(e if isinstance(e, Exception) else
@@ -143,17 +137,20 @@ class Intake(Ending):
         if not fut.done():
             fut.set_result(None)
 
-    async def _send_here(self, name: str, value: Any, fut: asyncio.Future[None]) -> None:
-        try:
-            while await self._append([sent(name, value)]) is None:
-                pass
-        except BaseException as e:
-            if not fut.done():
-                fut.set_exception(e if isinstance(e, Exception) else
-                                  PositionConflict(self.run_id, self.position))
-            raise
-        if not fut.done():
-            fut.set_result(None)
+    async def _child_here(self, news: Item) -> None:
+        key = path_key(news[1].path)  # type: ignore[attr-defined]
+        while self.child_news(news) and key not in self.withdrawn:
+            appended = await self._append([news])
+            if appended is None:
+                continue
+            req = self.requests.get(key)
+            if news[0] is EventType.CHILD_ENDED and req is not None and req.kind == CHILD:
+                self.deliver(req, appended[-1], key)
+            break
+
+    async def _send_here(self, name: str, value: Any) -> None:
+        while await self._append([sent(name, value)]) is None:
+            pass
 
     def child_news(self, item: Item) -> bool:
         """Is ``item`` (a child's ``child_suspended`` or ``child_ended``) news to this

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from durable.events import Event, EventType, decode_payloads
+from durable.bulk_decode import decode_payloads
+from durable.events import Event, EventType
 from durable.paths import path_key
 
 STEP, SUSPEND, CHILD = "step", "suspend", "child"

@@ -9,15 +9,13 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from durable.bulk_decode import decode_payloads, decode_rows, decode_run_rows
 from durable.events import (
     GENESIS_HASH,
     PAYLOADS,
     Event,
     EventType,
-    decode_payloads,
     decode_raw,
-    decode_rows,
-    decode_run_rows,
     new_event,
     verify_chain,
 )

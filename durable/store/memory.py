@@ -12,7 +12,8 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
 
-from durable.events import TERMINAL, Event, decode_rows
+from durable.bulk_decode import decode_rows
+from durable.events import TERMINAL, Event
 from durable.fold import fold
 from durable.store.base import ChangeFeed
 from durable.store.recorder import RecorderStore

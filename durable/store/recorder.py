@@ -22,9 +22,10 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Mapper
 
+from durable.bulk_decode import decode_rows
 from durable.codec import MsgpackTranscoder
 from durable.errors import PositionConflict
-from durable.events import Event, decode_rows
+from durable.events import Event
 from durable.fold import RunSnapshot
 from durable.store.base import Store
 from durable.store.types import (

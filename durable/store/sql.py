@@ -9,7 +9,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from durable.bulk import without_gc
-from durable.events import TERMINAL, Event, decode_rows
+from durable.bulk_decode import decode_rows
+from durable.events import TERMINAL, Event
 from durable.fold import fold
 from durable.store.recorder import RecorderStore
 from durable.store.types import (

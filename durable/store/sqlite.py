@@ -22,7 +22,8 @@ from eventsourcing.sqlite import (
 )
 
 from durable.bulk import without_gc
-from durable.events import Event, decode_run_rows
+from durable.bulk_decode import decode_run_rows
+from durable.events import Event
 from durable.store.base import ChangeFeed
 from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
 from durable.store.types import Append, listing_changes
