@@ -215,16 +215,20 @@ async def _resume_parked(
 
 
 async def take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request | None,
-                     claimed: Callable[[], None] | None = None) -> RunResult | None:
+                    claimed: Callable[[], None] | None = None) -> RunResult | None:
     """Append ``items`` (the answer to ``req`` last, after a ``recovered`` claim, if any)
     holding the run, and execute here. None: someone else appended first.
 
     The answer is handed to the code before the append, and the code runs until it
     next waits: nothing it does until then leaves this process (a step's body, a
     child, starts only once the claim is in the log; a conflict throws the execution
-    away), so what it recorded meanwhile (a new suspension, its end) goes in the same
-    append, stamped with the answer's time, which is what it saw as ``ctx.now()``."""
-    ex.pause_requested = False  # a paused run answered or continued goes on
+    away). If it then only waits, what it recorded meanwhile (new suspensions, its
+    end) goes in the same append, stamped with the answer's time, which is what it
+    saw as ``ctx.now()``. If it goes on (a step, a child, an event to take), that
+    waits for its next append: a claim that said ``suspended`` while a step runs
+    would let another engine take the run over."""
+    if ex.run.status == Status.PAUSED:
+        ex.pause_requested = False  # a paused run answered or continued goes on
     ts = datetime.now(UTC)
     after: list[Item] = []
     ending: Item | None = None
@@ -232,14 +236,22 @@ async def take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request 
         ex.deliver(req, provisional(*items[-1], ts))
         held, ex.pending = ex.pending, []
         ex.loop.run_until_idle()
-        after, ex.pending = (ex.pending if ex.nde is None else []), held
-        if ex.nde is None and ex.main is not None and ex.main.done():
+        after, ex.pending = ex.pending, held
+        if ex.main is not None and ex.main.done():
             ending = ex.ending_item()
+        if ending is None and ex.busy():
+            ex.pending.extend(after)
+            after = []
+    claim = asyncio.ensure_future(
+        ex.claim([*items, *after, *([ending] if ending is not None else [])], ts=ts))
     try:
-        await ex.claim([*items, *after, *([ending] if ending is not None else [])], ts=ts)
+        await asyncio.shield(claim)  # a caller that gives up must not skip what follows
     except PositionConflict:
         ex.close()
         return None
+    except asyncio.CancelledError:
+        claim.add_done_callback(lambda done: _given_up(rt, ex, done, ended=ending is not None))
+        raise
     except BaseException:
         ex.close()
         raise
@@ -252,6 +264,18 @@ async def take_over(rt: Runtime, ex: Execution, items: list[Item], req: Request 
         rt.holding.ended(ex)
         return info_from(ex.run, RunResult)
     return await drive(rt, ex)
+
+
+def _given_up(rt: Runtime, ex: Execution, claim: asyncio.Future[Any], *, ended: bool) -> None:
+    """The caller of a claim gave up while it was being written: if it was, end the run's
+    bookkeeping (an ended run's parent hears) or let the run go (any engine claims it)."""
+    ex.close()
+    if claim.cancelled() or claim.exception() is not None:
+        return
+    if ended:
+        rt.holding.ended(ex)
+    else:
+        rt.holding.let_go(ex.run_id)
 
 
 async def _append_for_holder(

@@ -56,8 +56,11 @@ async def send_event(rt: Runtime, run_id: str, name: str, data: Any) -> None:
 async def _send_held(rt: Runtime, run_id: str, name: str, value: Any) -> bool:
     """With the run's lock. False: a race was lost, look again."""
     parked = rt.holding.unpark(run_id)
-    if parked is not None and await _deliver(rt, parked, name, value, []):
-        return True
+    if parked is not None:
+        if parked.run.status == Status.PAUSED:  # kept for when it continues: not claimed
+            rt.holding.park(parked)
+        elif await _deliver(rt, parked, name, value, []):
+            return True
     events = await rt.store.read_events(run_id)
     if not events:
         raise RunNotFound(run_id)
@@ -81,7 +84,7 @@ async def _deliver(rt: Runtime, ex: Execution, name: str, value: Any, claiming: 
                    ) -> bool:
     """Claim the run with the event (and, if the code waits for one of its name, the
     event that takes it), then execute it here until it settles."""
-    at = ex.position + len(claiming) + 1
+    at = ex.position + len(claiming) + len(ex.pending) + 1  # (see Intake.claim's order)
     take = first_take(ex.open_suspensions(),
                       [*ex.run.mailbox, {"position": at, "name": name, "data": value}])
     items = [*claiming, sent(name, value)]

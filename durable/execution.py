@@ -30,6 +30,7 @@ from durable.events import (
 from durable.fold import RunLog
 from durable.intake import Intake
 from durable.logs import get_logger
+from durable.mailbox import first_take
 from durable.paths import path_key
 from durable.recorded import CHILD, STEP, SUSPEND
 from durable.registry import WorkflowDef
@@ -178,9 +179,11 @@ class Execution(Intake):
                             if r.kind == CHILD and not r.started]
                 # A child's start is recorded before it starts: a cancel of this run
                 # then always knows to cancel it.
-                if children and any(t is EventType.CHILD_STARTED for t, _ in self.pending) \
-                        and await self._append([]) is None:
-                    continue
+                starts = [i for i in self.pending if i[0] is EventType.CHILD_STARTED]
+                if children and starts:
+                    self.pending = [i for i in self.pending if i[0] is not EventType.CHILD_STARTED]
+                    if await self._append(starts, with_pending=False) is None:
+                        continue
                 for req in list(self.requests.values()):
                     if req.kind == STEP and not req.started:
                         self._start_step(req)
@@ -269,6 +272,13 @@ class Execution(Intake):
                 pass
             if final:
                 self.deliver(req, appended[-1])
+
+    def busy(self) -> bool:
+        """Will the driver act before the run waits: start a step or a child, or take an
+        event from the mailbox?"""
+        return any(r.kind in (STEP, CHILD) and not r.started for r in self.requests.values()
+                   ) or (bool(self.run.mailbox)
+                         and first_take(self.requests.values(), self.run.mailbox) is not None)
 
     def _handed_in(self) -> tuple[Any, ...] | None:
         """Work handed in (a resume, an event, a child's news) while the last append was

@@ -121,6 +121,11 @@ class Holding:
         finally:
             self.locks.release(ex.run_id)
 
+    def let_go(self, run_id: str) -> None:
+        """This engine claimed the run and will not execute it (its caller gave up while
+        the claim was written): release it, so that any engine may claim it at once."""
+        self._release_soon(run_id)
+
     def _release_soon(self, run_id: str) -> None:
         """Release off the driver's path: its caller may be cancelled, and it holds the
         run's lock until it unwinds."""

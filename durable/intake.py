@@ -36,20 +36,27 @@ class Intake(Ending):
         suspended run, a recovery), at time ``ts`` if given. A conflict is not taken in:
         someone else got there first, and the caller looks at the log again."""
         pending, self.pending = self.pending, []
+        lead = 1 if items and items[0][0] is EventType.RECOVERED else 0  # the claim first
         try:
-            return await self.writer.append(self.tail, [*pending, *items], ts=ts)
+            return await self.writer.append(
+                self.tail, [*items[:lead], *pending, *items[lead:]], ts=ts)
         except BaseException:
             self.pending[:0] = pending
             raise
 
     async def _append(
-        self, items: list[Item], blobs: dict[str, bytes] | None = None
+        self, items: list[Item], blobs: dict[str, bytes] | None = None, *,
+        with_pending: bool = True,
     ) -> list[Event] | None:
         """Append what is pending and ``items``. None: others appended first, and their
-        events were taken in instead; the caller looks at the run again and decides."""
+        events were taken in instead; the caller looks at the run again and decides.
+
+        ``with_pending=False``: ``items`` alone, for an append that leaves the run as
+        it stands (an event sent to it, a child's news) while its code may go on: a
+        pending ``suspended`` written then would say ``suspended`` while a step runs."""
         if self.dead:
             raise PositionConflict(self.run_id, self.position)
-        pending, self.pending = self.pending, []
+        pending, self.pending = (self.pending, []) if with_pending else ([], self.pending)
         try:
             return await self.writer.append(self.tail, [*pending, *items], blobs=blobs)
         except PositionConflict as conflict:
@@ -140,7 +147,7 @@ class Intake(Ending):
     async def _child_here(self, news: Item) -> None:
         key = path_key(news[1].path)  # type: ignore[attr-defined]
         while self.child_news(news) and key not in self.withdrawn:
-            appended = await self._append([news])
+            appended = await self._append([news], with_pending=False)
             if appended is None:
                 continue
             req = self.requests.get(key)
@@ -149,7 +156,7 @@ class Intake(Ending):
             break
 
     async def _send_here(self, name: str, value: Any) -> None:
-        while await self._append([sent(name, value)]) is None:
+        while await self._append([sent(name, value)], with_pending=False) is None:
             pass
 
     def child_news(self, item: Item) -> bool:
