@@ -71,9 +71,12 @@ class Ending(Replay):
             data = started_data(self.wf.name, self.wf.version, input, None,
                                 run.request_context, run.resource_id, run.thread_id,
                                 parent_run_id=run.parent_run_id, continued_from=self.run_id,
-                                parent_path=list(run.parent_path) if run.parent_path else None)
+                                parent_path=list(run.parent_path) if run.parent_path else None,
+                                queue=run.queue, key=run.queue_key)
             with contextlib.suppress(PositionConflict):  # started by an earlier try
-                self.continued = await self.writer.start(new_id, data)
+                # an enqueued run continues in its queue (pending, for a worker)
+                self.continued = await self.writer.start(new_id, data,
+                                                         hold=run.queue is None)
         ended = Succeeded(output={"continued_as": new_id})
         if await self._append([(EventType.SUCCEEDED, ended)]) is None:
             return None

@@ -10,21 +10,22 @@ one :class:`~durable.writer.Writer`, the only code that appends to a log.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from durable import children, commands, deliveries, recovery
+from durable import queues as queueing
 from durable.errors import StoreUnavailable
 from durable.holding import Holding
+from durable.in_use import in_use as _in_use
 from durable.logs import get_logger
 from durable.options import Options
 from durable.owner import Owner
 from durable.paths import Path, check_name
-from durable.reads import Reads, make_filter
+from durable.reads import Reads, keep_projected, make_filter
 from durable.registry import Registry, WorkflowDef, WorkflowFn
 from durable.results import (
     EngineStats,
@@ -45,30 +46,8 @@ from durable.writer import Writer
 
 log = get_logger("durable")
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _in_use(method: Callable[Concatenate[Engine, P], Coroutine[Any, Any, R]]
-            ) -> Callable[Concatenate[Engine, P], Coroutine[Any, Any, R]]:
-    """A call that uses the open engine: ``close()`` waits for it to finish."""
-
-    @functools.wraps(method)
-    async def call(self: Engine, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        self._runtime()  # open, and not closing
-        self._calls += 1
-        self._quiet.clear()
-        try:
-            return await method(self, *args, **kwargs)
-        finally:
-            self._calls -= 1
-            if not self._calls:
-                self._quiet.set()
-
-    return call
-
-
 __all__ = ["Engine", "Run", "WorkflowDef"]
+
 
 
 class Engine:
@@ -94,6 +73,7 @@ class Engine:
         self.store: Store = open_store(self.url, synchronous=self.options.synchronous,
                                        pool_size=self.options.pool_size)
         self._registry = Registry()
+        self._queues = queueing.Queues()
         self._owner: Owner | None = None
         self._rt: Runtime | None = None
         self._reads: Reads | None = None
@@ -148,7 +128,8 @@ class Engine:
         self._timers.open()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(recovery.keep_leases(self._rt), name="durable-leases"),
-                       loop.create_task(self._project(), name="durable-projector")]
+                       loop.create_task(keep_projected(self.store, o.project_every),
+                                        name="durable-projector")]
         return self
 
     async def close(self) -> None:
@@ -211,15 +192,6 @@ class Engine:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _project(self) -> None:
-        """Keep the runs index caught up, off the request path."""
-        while True:
-            await asyncio.sleep(self.options.project_every)
-            try:
-                await self.store.catch_up()
-            except Exception:
-                log.warning("projection_catch_up_failed", exc_info=True)
 
     def _runtime(self) -> Runtime:
         if self._rt is None or self._closing:
@@ -389,9 +361,40 @@ class Engine:
 
     @_in_use
     async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
-        """The run once it settles (not ``running``) wherever it executes; ``TimeoutError``
-        after ``timeout`` seconds."""
-        rt = self._runtime()
-        await asyncio.wait_for(rt.watcher.until(run_id, lambda h: h.status != "running"),
-                               timeout)
+        """The run once it settles (not ``running``, not ``pending``) wherever it
+        executes; ``TimeoutError`` after ``timeout`` seconds."""
+        await asyncio.wait_for(self._runtime().watcher.until(
+            run_id, lambda h: h.status not in ("running", "pending")), timeout)
         return await self.get_run(run_id)
+
+    # -- queues and workers ------------------------------------------------------------------
+    def queue(self, name: str, *, concurrency: int | None = None,
+              per_key: int | None = None) -> queueing.Queue:
+        """Declare a queue (alike in every process): ``concurrency`` caps its runs executing
+        at once across all workers, ``per_key`` those sharing a ``key``."""
+        return self._queues.declare(name, concurrency, per_key)
+
+    @_in_use
+    async def enqueue(
+        self, workflow: str, input: Any = None, *, queue: str = "default",
+        key: str | None = None, run_id: str | None = None, resource_id: str | None = None,
+        thread_id: str | None = None, initial_state: dict[str, Any] | None = None,
+        request_context: dict[str, Any] | None = None,
+    ) -> Run:
+        """Submit a run, ``pending`` until a worker claims it (an existing ``run_id``: its
+        handle, and nothing enqueued)."""
+        handle = Run(self, run_id, workflow, resource_id, thread_id)
+        check_name("a run id", handle.run_id)
+        await queueing.enqueue(
+            self._runtime(), workflow, input, queue=queue, key=key, run_id=handle.run_id,
+            resource_id=resource_id, thread_id=thread_id, initial_state=initial_state,
+            request_context=request_context)
+        return handle
+
+    @_in_use
+    async def work(self, *, queues: list[str] | None = None, concurrency: int = 10) -> None:
+        """Be a worker until cancelled or closed: claim pending runs of ``queues`` (every
+        declared one if None) within their limits, at most ``concurrency`` at once here;
+        recover runs whose holder died; fire due timers (as every open engine does)."""
+        await queueing.work(self._runtime(), self._queues, queues, concurrency,
+                            poll=self.options.timer_poll / 5, recover=self.recover)

@@ -45,6 +45,7 @@ class EventType(StrEnum):
     PAUSED = "paused"
     CONTINUED = "continued"
     RECOVERED = "recovered"
+    CLAIMED = "claimed"
     CANCELLED = "cancelled"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -96,6 +97,8 @@ class Started(Payload):
     seed: int = 0
     continued_from: str | None = None  # the run this one continues (ctx.continue_as_new)
     parent_path: Path | None = None  # where a child run sits in its parent (ctx.child)
+    queue: str | None = None  # engine.enqueue: pending until a worker claims it
+    key: str | None = None  # the queue's per-key limit counts runs by this
 
 
 class StepCompleted(Payload, omit_defaults=True, kw_only=True):
@@ -203,6 +206,13 @@ class Recovered(Payload):
     previous: str | None = None
 
 
+class Claimed(Payload):
+    """A worker took a pending run (``engine.enqueue``) from its queue."""
+
+    owner: str | None = None
+    queue: str | None = None
+
+
 class Cancelled(Payload):
     reason: str | None = None
 
@@ -235,6 +245,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     EventType.PAUSED: Empty,
     EventType.CONTINUED: Empty,
     EventType.RECOVERED: Recovered,
+    EventType.CLAIMED: Claimed,
     EventType.CANCELLED: Cancelled,
     EventType.SUCCEEDED: Succeeded,
     EventType.FAILED: Failed,

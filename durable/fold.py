@@ -26,7 +26,7 @@ class RunLog(BaseAggregate[str]):
     TOPIC = "durable:Run"
     # Bump with an ``upcast_v1_v2(state)`` static method when the folded state gains
     # fields, so snapshots taken before still load.
-    class_version = 3
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -37,6 +37,11 @@ class RunLog(BaseAggregate[str]):
         state["mailbox"] = []  # snapshots from before send_event and ctx.child
         state["children"] = {}
         state["parent_path"] = None
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state["queue"] = None  # snapshots from before engine.enqueue
+        state["queue_key"] = None
 
     if TYPE_CHECKING:  # set by apply(); not dataclass fields of the aggregate
         workflow: str
@@ -64,6 +69,8 @@ class RunLog(BaseAggregate[str]):
         # "child" naming it (its path key)
         children: dict[str, dict[str, Any]]
         parent_path: tuple[str | int, ...] | None
+        queue: str | None  # engine.enqueue: the run's queue, and its key in it
+        queue_key: str | None
 
     @classmethod
     def begin(cls, e: Event) -> RunLog:
@@ -83,7 +90,7 @@ def _started(run: Any, e: Event) -> None:
     p = e.payload
     run.workflow = p.workflow
     run.workflow_version = p.version
-    run.status = Status.RUNNING
+    run.status = Status.PENDING if p.queue is not None else Status.RUNNING
     run.input = p.input
     run.output = None
     run.error = None
@@ -100,6 +107,8 @@ def _started(run: Any, e: Event) -> None:
     run.mailbox = []
     run.children = {}
     run.parent_path = tuple(p.parent_path) if p.parent_path is not None else None
+    run.queue = p.queue
+    run.queue_key = p.key
 
 
 def _running(run: Any, e: Event) -> None:
@@ -248,6 +257,7 @@ APPLY: dict[str, Callable[[Any, Event], None]] = {
     EventType.PAUSED: _paused,
     EventType.CONTINUED: _continued,
     EventType.RECOVERED: _running,
+    EventType.CLAIMED: _running,
     EventType.CANCELLED: _cancelled,
     EventType.SUCCEEDED: _succeeded,
     EventType.FAILED: _failed,

@@ -86,7 +86,8 @@ class Holding:
         self.ended(ex)
         if outcome in (Status.SUSPENDED, Status.PAUSED):
             self.park(ex)
-        elif ex.continued is not None:  # ctx.continue_as_new: the new run executes here
+        elif ex.continued is not None and ex.continued[0].run.status != Status.PENDING:
+            # ctx.continue_as_new: the new run executes here (an enqueued one: a worker's)
             tail, started = ex.continued
             new = Execution(self.writer, ex.wf, tail.run, [started])
             if await self.locks.try_acquire(new.run_id):

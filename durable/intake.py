@@ -22,6 +22,7 @@ from durable.events import ANSWERS, Event, EventType
 from durable.mailbox import first_take, sent
 from durable.paths import path_key
 from durable.recorded import CHILD, SUSPEND
+from durable.store.types import QueueGuard
 from durable.surfaced import is_news
 from durable.writer import Item
 
@@ -31,15 +32,17 @@ class Intake(Ending):
 
     tasks: dict[str, asyncio.Task[None]]
 
-    async def claim(self, items: list[Item], ts: datetime | None = None) -> list[Event]:
+    async def claim(self, items: list[Item], ts: datetime | None = None,
+                    guard: QueueGuard | None = None) -> list[Event]:
         """Append what is pending and ``items``, taking the run over (a resume of a
         suspended run, a recovery), at time ``ts`` if given. A conflict is not taken in:
         someone else got there first, and the caller looks at the log again."""
         pending, self.pending = self.pending, []
-        lead = 1 if items and items[0][0] is EventType.RECOVERED else 0  # the claim first
+        lead = 1 if items and items[0][0] in (EventType.RECOVERED, EventType.CLAIMED
+                                              ) else 0  # the claim first
         try:
             return await self.writer.append(
-                self.tail, [*items[:lead], *pending, *items[lead:]], ts=ts)
+                self.tail, [*items[:lead], *pending, *items[lead:]], ts=ts, guard=guard)
         except BaseException:
             self.pending[:0] = pending
             raise

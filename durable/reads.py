@@ -7,6 +7,7 @@ by reading only the events appended since (whoever appended them).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from durable.run_info import info_from, info_from_index, info_from_waiting, to_p
 from durable.runtime import Runtime
 from durable.starts import continued_id
 from durable.steps import ContinueAsNew
+from durable.store.base import Store
 from durable.store.types import ListingFilter, ViewStatus
 
 log = get_logger("durable")
@@ -195,3 +197,13 @@ def make_filter(
         check_name(name, text, optional=True)
     return ListingFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
                          page, per_page)
+
+
+async def keep_projected(store: Store, every: float) -> None:
+    """Keep the runs index caught up, off the request path (a background task)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await store.catch_up()
+        except Exception:
+            log.warning("projection_catch_up_failed", exc_info=True)

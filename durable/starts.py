@@ -29,6 +29,7 @@ def started_data(
     workflow: str, version: str | None, input: Any, initial_state: Any, request_context: Any,
     resource_id: str | None, thread_id: str | None, *, parent_run_id: str | None = None,
     continued_from: str | None = None, parent_path: list[str | int] | None = None,
+    queue: str | None = None, key: str | None = None,
 ) -> Started:
     """The ``started`` event's payload; a ``ValueError`` for what cannot be stored."""
     for name, value in (("initial_state", initial_state), ("request_context", request_context)):
@@ -47,6 +48,8 @@ def started_data(
             seed=random.getrandbits(63),
             continued_from=continued_from,
             parent_path=parent_path,
+            queue=queue,
+            key=key,
         )
     except (TypeError, ValueError, OverflowError, UnicodeError) as e:
         raise ValueError(f"the run's input cannot be stored: {e}") from None

@@ -40,7 +40,7 @@ from durable.logs import get_logger
 from durable.owner import Owner
 from durable.paths import Path, path_key
 from durable.store.base import Store
-from durable.store.types import Append, Head, open_rows
+from durable.store.types import Append, Head, QueueGuard, open_rows
 
 log = get_logger("durable")
 _stdlib_log = logging.getLogger("durable")
@@ -51,8 +51,8 @@ Item = tuple[EventType, Payload]  # an event to append: its type and payload
 LIFECYCLE = frozenset({
     EventType.STARTED, EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
     EventType.EVENT_SENT, EventType.EVENT_RECEIVED, EventType.CHILD_STARTED,
-    EventType.CHILD_ENDED,
-    EventType.RECOVERED, EventType.PAUSED, EventType.CONTINUED, EventType.WITHDRAWN,
+    EventType.CHILD_ENDED, EventType.RECOVERED, EventType.CLAIMED, EventType.PAUSED,
+    EventType.CONTINUED, EventType.WITHDRAWN,
     EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 # Appends of these change the open suspensions (the listing's rows).
 _TOUCH = frozenset({EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
@@ -111,26 +111,28 @@ class Writer:
         self.run_child: Callable[[Any, Any], Awaitable[None]] | None = None
 
     # -- appending -----------------------------------------------------------------------
-    async def start(self, run_id: str, data: Started) -> tuple[Tail, Event]:
-        """Write a run's first event, ``started``, holding the run.
+    async def start(self, run_id: str, data: Started, *, hold: bool = True
+                    ) -> tuple[Tail, Event]:
+        """Write a run's first event, ``started``, holding the run (``hold=False``: a run
+        enqueued for a worker, held by nobody).
 
         Raises :class:`PositionConflict` if the run exists already.
         """
         event = new_event(run_id, 1, EventType.STARTED, data, GENESIS_HASH, datetime.now(UTC))
         run = RunLog.begin(event)
         tail = Tail(run)
-        head = self._head(run, hold=True)
+        head = self._head(run, hold=hold)
         await self.store.append(Append(
             run_id=run_id, expected=0, events=[event], head=head, suspensions=[],
             inline=self.alone(),
         ))
-        tail.head_key = (head.status, self.owner().id)
+        tail.head_key = (head.status, self.owner().id) if hold else None
         self._log([event], run)
         return tail, event
 
     async def append(
         self, tail: Tail, items: list[Item], *, blobs: dict[str, bytes] | None = None,
-        hold: bool = True, ts: datetime | None = None,
+        hold: bool = True, ts: datetime | None = None, guard: QueueGuard | None = None,
     ) -> list[Event]:
         """Append ``items`` after ``tail.position``; on success ``tail`` folds them in.
 
@@ -177,7 +179,8 @@ class Writer:
             # the run settles. Nothing else is told (NOTIFY serialises commits).
             notify=not hold or (tail.waited_on and run.status != status
                                 and run.status != Status.RUNNING),
-            inline=self.alone(),
+            inline=self.alone() and guard is None,
+            guard=guard,
         )
         try:
             await self.store.append(append)
@@ -285,6 +288,8 @@ def head_row(run: RunLog, owner: Owner | None, lease_seconds: float) -> Head:
         owner_pid=owner.pid if owner else None,
         owner_start=owner.start if owner else None,
         lease_until=time.time() + lease_seconds if owner else None,
+        queue=run.queue,
+        queue_key=run.queue_key,
     )
 
 

@@ -102,6 +102,10 @@ class Store(ABC):
     async def running_heads(self) -> list[Head]: ...
 
     @abstractmethod
+    async def pending_heads(self, queue: str, limit: int) -> list[Head]:
+        """The oldest runs of ``queue`` waiting for a worker (``engine.enqueue``)."""
+
+    @abstractmethod
     async def unsettled_children(self) -> list[Head]:
         """Child runs whose parent may not know how they stand: settled no earlier than
         their parent's last change (news a crash kept from the parent), or not ended

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
 
 from durable.bulk_decode import decode_rows
@@ -26,6 +26,7 @@ from durable.store.types import (
     RunsPage,
     ViewStatus,
     WaitingPage,
+    guards_admit,
     listing_changes,
     open_rows,
 )
@@ -39,11 +40,18 @@ class _Recorder(POPOApplicationRecorder):
         super().__init__()
         self.store = store
 
+    def _running(self, queue: str, key: str | None) -> int:
+        return sum(1 for h in self.store.heads.values()
+                   if h.queue == queue and h.status == "running"
+                   and (key is None or h.queue_key == key))
+
     def _update_table(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._update_table(stored_events, **kwargs)
         appends: Sequence[Append] = kwargs.get("appends", ())
+        if not guards_admit(appends, self._running):
+            raise IntegrityError("a claimed run's queue has no room")
+        ids = super()._update_table(stored_events, **kwargs)
         for a in appends:
             if a.head is None:  # status and owner unchanged: the row is not written
                 continue
@@ -108,6 +116,13 @@ class MemoryStore(RecorderStore):
         with self.recorder._database_lock:
             return [msgspec.structs.replace(h) for h in self.heads.values()
                     if h.status == "running"]
+
+    def _pending_sync(self, queue: str, limit: int) -> list[Head]:
+        with self.recorder._database_lock:
+            pending = [h for h in self.heads.values()
+                       if h.queue == queue and h.status == "pending"]
+        pending.sort(key=lambda h: (h.created_at, h.run_id))
+        return [msgspec.structs.replace(h) for h in pending[:limit]]
 
     def _unsettled_children_sync(self) -> list[Head]:
         ended = ("succeeded", "failed", "cancelled")

@@ -33,7 +33,7 @@ from psycopg_pool import PoolTimeout
 
 from durable.store.base import ChangeFeed
 from durable.store.pg_notify import NotifyFeed
-from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
+from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore, check_guards, migrate_heads
 from durable.store.types import Append, listing_changes
 from projections.dialect import POSTGRES
 from projections.runs_index import RunsIndex
@@ -52,7 +52,7 @@ def _heads_ddl(s: str) -> list[str]:
             created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
             suspended_at DOUBLE PRECISION,
             owner_id TEXT, owner_host TEXT, owner_pid BIGINT, owner_start BIGINT,
-            lease_until DOUBLE PRECISION
+            lease_until DOUBLE PRECISION, queue TEXT, queue_key TEXT
         )""",
         f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
         f"CREATE INDEX IF NOT EXISTS durable_runs_parent ON {s}.durable_runs (parent_run_id) "
@@ -157,7 +157,7 @@ class _Recorder(PostgresApplicationRecorder):
                for a in appends):
             self._append_events_only(stored_events)
             return None
-        if len(appends) <= self.script_limit:
+        if len(appends) <= self.script_limit and not any(a.guard for a in appends):
             self._append_in_one_trip(stored_events, appends)
         else:
             self._append_pipelined(stored_events, appends)
@@ -242,6 +242,7 @@ class _Recorder(PostgresApplicationRecorder):
         for statement in self.our_tables:
             curs.execute(statement)
         self.store.index.migrate(curs)
+        migrate_heads(curs, True, f"{_quote(self.datastore.schema)}.durable_runs")
 
     def _insert_events(
         self, curs: Cursor[DictRow] | _Script, stored_events: Sequence[StoredEvent],
@@ -250,6 +251,9 @@ class _Recorder(PostgresApplicationRecorder):
         # Taking the events table lock first (the library takes it only after this hook)
         # means two processes' batches touching the same runs cannot deadlock on head rows.
         self._lock_table(curs)  # type: ignore[arg-type]  # or a _Script: the same calls
+        if not isinstance(curs, _Script):  # (a script carries no claims: see insert_events)
+            check_guards(curs, kwargs.get("appends", ()),
+                         f"{_quote(self.datastore.schema)}.durable_runs", "%s")
         # Rows are locked in run_id order, as lease renewal locks them, so the two
         # cannot deadlock; the sort is stable, so a run's later head still wins.
         appends: list[Append] = sorted(kwargs.get("appends", ()), key=lambda a: a.run_id)

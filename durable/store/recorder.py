@@ -118,6 +118,9 @@ class RecorderStore(Store):
     def _unsettled_children_sync(self) -> list[Head]: ...
 
     @abstractmethod
+    def _pending_sync(self, queue: str, limit: int) -> list[Head]: ...
+
+    @abstractmethod
     def _renew_sync(self, owner_id: str, run_ids: list[str], until: float) -> None: ...
 
     @abstractmethod
@@ -326,6 +329,9 @@ class RecorderStore(Store):
 
     async def running_heads(self) -> list[Head]:
         return await self._read(self._running_sync)  # type: ignore[no-any-return]
+
+    async def pending_heads(self, queue: str, limit: int) -> list[Head]:
+        return await self._read(self._pending_sync, queue, limit)  # type: ignore[no-any-return]
 
     async def unsettled_children(self) -> list[Head]:
         return await self._read(self._unsettled_children_sync)  # type: ignore[no-any-return]

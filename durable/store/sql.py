@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from durable.bulk import without_gc
 from durable.bulk_decode import decode_rows
 from durable.events import TERMINAL, Event
@@ -24,6 +26,7 @@ from durable.store.types import (
     ViewStatus,
     WaitingPage,
     blob_rows,
+    guards_admit,
     head_from_row,
     head_params,
     open_rows,
@@ -101,6 +104,12 @@ class SQLStore(RecorderStore):
 
     def _running_sync(self) -> list[Head]:
         rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE status = 'running'")
+        return [head_from_row(r) for r in rows]
+
+    def _pending_sync(self, queue: str, limit: int) -> list[Head]:
+        rows = self._query(
+            f"SELECT * FROM {self._t('durable_runs')} WHERE queue = ? AND status = 'pending' "
+            "ORDER BY created_at, run_id LIMIT ?", (queue, limit))
         return [head_from_row(r) for r in rows]
 
     def _unsettled_children_sync(self) -> list[Head]:
@@ -222,6 +231,43 @@ class HeadWrites:
         blobs = blob_rows(appends)
         if blobs:
             cur.executemany(self.insert_blob, blobs)
+
+
+def check_guards(cur: Any, appends: Sequence[Append], table: str, ph: str) -> None:
+    """Refuse (IntegrityError: the batch's appends are then written one by one, and this
+    claim fails as a conflict) claims whose queue has no room. Call it holding the write
+    lock, before the heads are written."""
+    if not any(a.guard is not None for a in appends):
+        return
+
+    def running(queue: str, key: str | None) -> int:
+        if key is None:
+            cur.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE queue = {ph} "
+                        "AND status = 'running'", (queue,))
+        else:
+            cur.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE queue = {ph} "
+                        f"AND queue_key = {ph} AND status = 'running'", (queue, key))
+        return int(cur.fetchall()[0]["n"])
+
+    if not guards_admit(appends, running):
+        raise IntegrityError("a claimed run's queue has no room")
+
+
+def migrate_heads(cur: Any, postgres: bool, table: str) -> None:
+    """Add the head columns a table made by an older version lacks, then their index.
+    Looked up first: ALTER TABLE locks the table even with nothing to do."""
+    if postgres:
+        cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND NOT attisdropped", (table,))
+        have = {r["attname"] for r in cur.fetchall()}
+    else:
+        cur.execute(f"PRAGMA table_info({table})")
+        have = {r[1] for r in cur.fetchall()}
+    for column in ("queue", "queue_key"):
+        if column not in have:
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_queue ON {table} "
+                "(queue, status, created_at) WHERE queue IS NOT NULL")
 
 
 def blobs_insert_sql(dialect: Dialect) -> str:

@@ -24,7 +24,7 @@ from durable.bulk import without_gc
 from durable.bulk_decode import decode_run_rows
 from durable.events import Event
 from durable.store.base import ChangeFeed
-from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore
+from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore, check_guards, migrate_heads
 from durable.store.sqlite_feed import DataVersionFeed
 from durable.store.types import Append, listing_changes
 from projections.dialect import SQLITE
@@ -51,7 +51,9 @@ HEADS = [
         owner_host TEXT,
         owner_pid INTEGER,
         owner_start INTEGER,
-        lease_until REAL
+        lease_until REAL,
+        queue TEXT,
+        queue_key TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
     "CREATE INDEX IF NOT EXISTS durable_runs_parent ON durable_runs (parent_run_id) "
@@ -84,8 +86,9 @@ class _Recorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        ids = super()._insert_events(c, stored_events, **kwargs)  # takes the write lock
         appends: Sequence[Append] = kwargs.get("appends", ())
+        check_guards(c, appends, "durable_runs", "?")
         self.heads.write(c, appends)
         self.store.listing.write(c, listing_changes(appends))
         notices = sorted({a.run_id for a in appends if a.notify})
@@ -203,6 +206,7 @@ class SQLiteStore(SQLStore):
                               *self.snapshots.create_table_statements]:
                 c.execute(statement)
             self.index.migrate(c)
+            migrate_heads(c, False, "durable_runs")
         if not pool.is_sqlite_memory_mode:
             self._checkpointer = _Checkpointer(self.path)
             self._checkpointer.start()

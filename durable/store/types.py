@@ -7,7 +7,7 @@ vocabulary and never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,8 @@ class Head(msgspec.Struct, kw_only=True):
     owner_pid: int | None = None
     owner_start: int | None = None
     lease_until: float | None = None
+    queue: str | None = None  # engine.enqueue: its queue, and its key there
+    queue_key: str | None = None
 
 
 HEAD_COLUMNS = tuple(Head.__struct_fields__)
@@ -190,6 +192,42 @@ WaitingPage = tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int, dict[str
 # -- an append --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QueueGuard:
+    """A claim of a pending run (``engine.work``): written only while its queue has room,
+    checked in the claim's own transaction (the write lock serialises the checks)."""
+
+    queue: str
+    concurrency: int | None = None
+    key: str | None = None
+    per_key: int | None = None
+
+    def limits(self) -> list[tuple[str | None, int]]:
+        """(key or None for the whole queue, how many may run) for each limit it has."""
+        out: list[tuple[str | None, int]] = []
+        if self.concurrency is not None:
+            out.append((None, self.concurrency))
+        if self.per_key is not None and self.key is not None:
+            out.append((self.key, self.per_key))
+        return out
+
+
+def guards_admit(appends: Sequence[Append], running: Callable[[str, str | None], int]) -> bool:
+    """Do the queues of the guarded claims in ``appends`` have room for them all, given
+    ``running(queue, key)``: the runs executing now (key None: the whole queue)?"""
+    taken: dict[tuple[str, str | None], int] = {}
+    for a in appends:
+        g = a.guard
+        if g is None:
+            continue
+        for key, limit in g.limits():
+            if running(g.queue, key) + taken.get((g.queue, key), 0) >= limit:
+                return False
+        for key in {None, g.key}:
+            taken[(g.queue, key)] = taken.get((g.queue, key), 0) + 1
+    return True
+
+
 @dataclass
 class Append:
     """Events for one run, to be written after ``expected`` (the position seen last).
@@ -219,6 +257,8 @@ class Append:
     # commit on the caller's thread if it can do so without waiting for a lock.
     inline: bool = False
     stored: list[StoredEvent] = field(default_factory=list)
+    # A worker's claim of a pending run: refused (as a conflict) if its queue is full.
+    guard: QueueGuard | None = None
 
 
 def to_stored(e: Event) -> StoredEvent:

@@ -1,0 +1,174 @@
+"""Queues and workers: runs submitted without executing them, claimed by workers.
+
+``engine.enqueue`` writes a run's ``started`` event with its queue (and key): the
+run is ``pending`` and held by nobody. A worker (``engine.work``) claims the
+oldest pending runs of its queues by appending ``claimed`` at the position it
+read, in a transaction that also checks the queue's limits (``concurrency``
+runs executing at once across all workers, ``per_key`` per key): two workers
+cannot both claim a run (one append wins), and a full queue refuses the claim
+(as a conflict, written nowhere). The claimed run then executes like any other:
+its holder renews its lease, and a holder that dies leaves it for ``recover()``.
+
+Limits live in the code: every process declares its queues the same way
+(``engine.queue(name, concurrency=, per_key=)``), and a claim is checked against
+the claiming worker's declaration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from durable.errors import PositionConflict, RunAlreadyStarted
+from durable.events import Claimed, EventType, Status
+from durable.execution import Execution
+from durable.fold import fold
+from durable.logs import get_logger
+from durable.paths import check_name
+from durable.runtime import Runtime
+from durable.starts import started_data
+from durable.store.types import Head, QueueGuard
+
+log = get_logger("durable")
+
+DEFAULT = "default"
+RECOVER_EVERY = 5.0  # seconds between a worker's recovery passes
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A declared queue: ``concurrency`` caps its runs executing at once across all
+    workers, ``per_key`` caps those sharing a ``key``; None: no cap."""
+
+    name: str
+    concurrency: int | None = None
+    per_key: int | None = None
+
+    def guard(self, key: str | None) -> QueueGuard:
+        return QueueGuard(self.name, self.concurrency, key, self.per_key)
+
+
+class Queues:
+    """The queues an engine declared (``"default"`` exists unconfigured)."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, Queue] = {DEFAULT: Queue(DEFAULT)}
+
+    def declare(self, name: str, concurrency: int | None, per_key: int | None) -> Queue:
+        check_name("a queue name", name)
+        for what, value in (("concurrency", concurrency), ("per_key", per_key)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"a queue's {what} is a positive whole number or None, "
+                                 f"not {value!r}")
+        queue = Queue(name, concurrency, per_key)
+        self._queues[name] = queue
+        return queue
+
+    def get(self, name: str) -> Queue:
+        return self._queues.get(name) or Queue(name)
+
+    def names(self) -> list[str]:
+        return list(self._queues)
+
+
+async def enqueue(
+    rt: Runtime, workflow: str, input: Any, *, queue: str, key: str | None, run_id: str,
+    resource_id: str | None, thread_id: str | None, initial_state: dict[str, Any] | None,
+    request_context: dict[str, Any] | None,
+) -> None:
+    """Write the run's ``started`` event, pending in ``queue``. A run id that exists
+    already is left as it is (an idempotent submit), unless it is another workflow's."""
+    wf = rt.registry.get(workflow)
+    check_name("a queue name", queue)
+    check_name("a queue key", key, optional=True)
+    data = started_data(wf.name, wf.version, input, initial_state, request_context,
+                        resource_id, thread_id, queue=queue, key=key)
+    try:
+        await rt.writer.start(run_id, data, hold=False)
+    except PositionConflict:
+        head = await rt.store.read_head(run_id)
+        if head is not None and head.workflow != wf.name:
+            raise ValueError(f"run {run_id!r} exists and belongs to workflow "
+                             f"{head.workflow!r}, not {wf.name!r}") from None
+
+
+async def claim(rt: Runtime, head: Head, queue: Queue) -> Execution | None:
+    """Claim a pending run for this engine within its queue's limits: replayed, with
+    ``claimed`` in its log. None: taken by another worker, no longer pending, or no
+    room in its queue. On success the caller holds the run's lock."""
+    run_id = head.run_id
+    if not await rt.holding.locks.try_acquire(run_id):
+        return None
+    ex: Execution | None = None
+    try:
+        events = await rt.store.read_events(run_id)
+        run = fold(events)
+        if run.status != Status.PENDING or run.workflow not in rt.registry:
+            raise RunAlreadyStarted(run_id, run.status)
+        ex = await rt.replayed(events, run)
+        await ex.claim([(EventType.CLAIMED, Claimed(owner=rt.owner().id, queue=queue.name))],
+                       guard=queue.guard(run.queue_key))
+    except (PositionConflict, RunAlreadyStarted):
+        if ex is not None:
+            ex.close()
+        rt.holding.locks.release(run_id)
+        return None
+    except BaseException:
+        if ex is not None:
+            ex.close()
+        rt.holding.locks.release(run_id)
+        raise
+    log.info("run_taken", run_id=run_id, workflow=run.workflow, queue=queue.name)
+    return ex
+
+
+async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency: int,
+               poll: float, recover: Any) -> None:
+    """Be a worker until cancelled: claim pending runs of ``names`` (all declared queues
+    if None) while fewer than ``concurrency`` of them execute here, recover runs whose
+    holder died every few seconds, and (as every open engine does) fire due timers."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"a worker's concurrency is a positive whole number, not {concurrency!r}")
+    mine: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    next_recovery = 0.0
+    try:
+        while True:
+            if loop.time() >= next_recovery:
+                with contextlib.suppress(Exception):
+                    await recover()
+                next_recovery = loop.time() + RECOVER_EVERY
+            took = False
+            for name in names if names is not None else queues.names():
+                free = concurrency - len(mine)
+                if free <= 0:
+                    break
+                queue = queues.get(name)
+                for head in await rt.store.pending_heads(name, free):
+                    ex = await claim(rt, head, queue)
+                    if ex is None:
+                        continue
+                    took = True
+                    task = loop.create_task(_execute(rt, ex), name=f"durable-work:{ex.run_id}")
+                    mine.add(task)
+                    task.add_done_callback(mine.discard)
+            if not took:
+                await asyncio.sleep(poll)
+    finally:
+        for task in mine:
+            task.cancel()
+        await asyncio.gather(*mine, return_exceptions=True)
+
+
+async def _execute(rt: Runtime, ex: Execution) -> None:
+    """Drive a claimed run until it settles (the claim took its lock)."""
+    try:
+        outcome = await rt.holding.drive(ex)
+        log.info("run_settled", run_id=ex.run_id, status=outcome or "taken elsewhere")
+    except Exception:
+        log.error("worker_run_failed", run_id=ex.run_id, exc_info=True)
+    finally:
+        rt.holding.locks.release(ex.run_id)
