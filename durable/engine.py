@@ -392,9 +392,9 @@ class Engine:
         return handle
 
     @_in_use
-    async def work(self, *, queues: list[str] | None = None, concurrency: int = 10) -> None:
-        """Be a worker until cancelled or closed: claim pending runs of ``queues`` (every
-        declared one if None) within their limits, at most ``concurrency`` at once here;
-        recover runs whose holder died; fire due timers (as every open engine does)."""
+    async def work(self, *, queues: list[str] | None = None, concurrency: int = 10,
+                   grace: float = 0.0) -> None:
+        """Be a worker until cancelled or closed (see :func:`durable.queues.work`): claim
+        pending runs of ``queues`` within their limits, ``concurrency`` at once here."""
         await queueing.work(self._runtime(), self._queues, queues, concurrency,
-                            poll=self.options.timer_poll / 5, recover=self.recover)
+                            poll=self.options.timer_poll / 5, recover=self.recover, grace=grace)

@@ -32,6 +32,7 @@ from durable.starts import started_data
 from durable.store.types import Head, QueueGuard
 
 log = get_logger("durable")
+worker_log = get_logger("durable.worker")  # one line per run taken and settled
 
 DEFAULT = "default"
 RECOVER_EVERY = 5.0  # seconds between a worker's recovery passes
@@ -121,15 +122,18 @@ async def claim(rt: Runtime, head: Head, queue: Queue) -> Execution | None:
             ex.close()
         rt.holding.locks.release(run_id)
         raise
-    log.info("run_taken", run_id=run_id, workflow=run.workflow, queue=queue.name)
+    worker_log.info("run_taken", run_id=run_id, workflow=run.workflow, queue=queue.name)
     return ex
 
 
 async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency: int,
-               poll: float, recover: Any) -> None:
+               poll: float, recover: Any, grace: float = 0.0) -> None:
     """Be a worker until cancelled: claim pending runs of ``names`` (all declared queues
     if None) while fewer than ``concurrency`` of them execute here, recover runs whose
-    holder died every few seconds, and (as every open engine does) fire due timers."""
+    holder died every few seconds, and (as every open engine does) fire due timers.
+
+    Cancelled, it stops claiming, gives the runs executing here ``grace`` seconds to
+    settle, and releases the others where they stand (any engine claims them)."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"a worker's concurrency is a positive whole number, not {concurrency!r}")
     mine: set[asyncio.Task[None]] = set()
@@ -157,6 +161,10 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
                     task.add_done_callback(mine.discard)
             if not took:
                 await asyncio.sleep(poll)
+    except asyncio.CancelledError:
+        if grace > 0 and mine:
+            await asyncio.wait(mine, timeout=grace)
+        raise
     finally:
         for task in mine:
             task.cancel()
@@ -167,7 +175,7 @@ async def _execute(rt: Runtime, ex: Execution) -> None:
     """Drive a claimed run until it settles (the claim took its lock)."""
     try:
         outcome = await rt.holding.drive(ex)
-        log.info("run_settled", run_id=ex.run_id, status=outcome or "taken elsewhere")
+        worker_log.info("run_settled", run_id=ex.run_id, status=outcome or "taken elsewhere")
     except Exception:
         log.error("worker_run_failed", run_id=ex.run_id, exc_info=True)
     finally:

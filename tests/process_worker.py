@@ -89,6 +89,11 @@ def register(engine: durable.Engine) -> None:
         first = await ctx.step("slow", slow)
         return {"first": first, "got": await ctx.wait_for_event("got", "go")}
 
+    @engine.workflow("nap")
+    async def nap(ctx: durable.Context, seconds: float) -> str:
+        await ctx.sleep("nap", seconds)
+        return "rested"
+
     @engine.workflow("approve-kid")
     async def approve_kid(ctx: durable.Context, _: Any) -> Any:
         return await ctx.suspend("approval", {"who": "legal"})

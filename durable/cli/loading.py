@@ -43,6 +43,7 @@ def engine_for_app(spec: str, db: str | None) -> Engine:
         engine = Engine(db)
         for wf in target.definitions():  # the definitions, with their functions
             engine.workflow(wf.name, version=wf.version, webhook_secret=wf.webhook_secret)(wf.fn)
+        engine._queues = target._queues  # its queues' limits, as declared
         return engine
     if callable(target):
         engine = Engine(db)
