@@ -145,20 +145,11 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
                 with contextlib.suppress(Exception):
                     await recover()
                 next_recovery = loop.time() + RECOVER_EVERY
-            took = False
-            for name in names if names is not None else queues.names():
-                free = concurrency - len(mine)
-                if free <= 0:
-                    break
-                queue = queues.get(name)
-                for head in await rt.store.pending_heads(name, free):
-                    ex = await claim(rt, head, queue)
-                    if ex is None:
-                        continue
-                    took = True
-                    task = loop.create_task(_execute(rt, ex), name=f"durable-work:{ex.run_id}")
-                    mine.add(task)
-                    task.add_done_callback(mine.discard)
+            try:
+                took = await _take(rt, queues, names, concurrency, mine)
+            except Exception:  # the database is down, say: look again in a moment
+                worker_log.warning("worker_claim_failed", exc_info=True)
+                took = False
             if not took:
                 await asyncio.sleep(poll)
     except asyncio.CancelledError:
@@ -169,6 +160,27 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
         for task in mine:
             task.cancel()
         await asyncio.gather(*mine, return_exceptions=True)
+
+
+async def _take(rt: Runtime, queues: Queues, names: list[str] | None, concurrency: int,
+                mine: set[asyncio.Task[None]]) -> bool:
+    """One pass over the queues: claim what fits. True if anything was taken."""
+    loop = asyncio.get_running_loop()
+    took = False
+    for name in names if names is not None else queues.names():
+        free = concurrency - len(mine)
+        if free <= 0:
+            break
+        queue = queues.get(name)
+        for head in await rt.store.pending_heads(name, free):
+            ex = await claim(rt, head, queue)
+            if ex is None:
+                continue
+            took = True
+            task = loop.create_task(_execute(rt, ex), name=f"durable-work:{ex.run_id}")
+            mine.add(task)
+            task.add_done_callback(mine.discard)
+    return took
 
 
 async def _execute(rt: Runtime, ex: Execution) -> None:
