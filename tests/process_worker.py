@@ -89,6 +89,20 @@ def register(engine: durable.Engine) -> None:
         first = await ctx.step("slow", slow)
         return {"first": first, "got": await ctx.wait_for_event("got", "go")}
 
+    engine.queue("narrow", concurrency=2)
+    engine.queue("tenants", per_key=1)
+
+    @engine.workflow("limited")  # records when its step starts and ends, in every process
+    async def limited(ctx: durable.Context, args: list[str]) -> str:
+        gate_dir, tag = args
+
+        async def hold() -> str:
+            record(gate_dir, f"start:{tag}")
+            await asyncio.sleep(0.3)
+            record(gate_dir, f"end:{tag}")
+            return tag
+        return await ctx.step("hold", hold)
+
     @engine.workflow("nap")
     async def nap(ctx: durable.Context, seconds: float) -> str:
         await ctx.sleep("nap", seconds)

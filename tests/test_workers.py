@@ -120,3 +120,35 @@ async def test_a_timer_of_a_run_whose_process_exited_is_fired_by_a_worker(
     processes.append(worker)
     info = await finished(shared_url, run.run_id)
     assert (info.status, info.output) == ("succeeded", "rested")
+
+
+def most_at_once(lines: list[str], prefix: str = "") -> int:
+    now = most = 0
+    for line in lines:
+        if line.startswith(f"start:{prefix}"):
+            now += 1
+            most = max(most, now)
+        elif line.startswith(f"end:{prefix}"):
+            now -= 1
+    return most
+
+
+async def test_queue_limits_hold_across_two_worker_processes(
+    shared_url: str, tmp_path: Path, processes: list[WorkerProcess]
+) -> None:
+    async with durable.Engine(shared_url) as client:
+        register(client)
+        narrow = [(await client.enqueue("limited", [str(tmp_path), f"n{i}"], queue="narrow"))
+                  for i in range(6)]
+        keyed = [(await client.enqueue("limited", [str(tmp_path), f"{key}{i}"],
+                                       queue="tenants", key=key))
+                 for i in range(3) for key in ("acme-", "globex-")]
+    for _ in range(2):
+        processes.append(WorkerProcess(shared_url, "--concurrency", "5"))
+    for run in [*narrow, *keyed]:
+        assert (await finished(shared_url, run.run_id)).status == "succeeded"
+    lines = (tmp_path / "calls.log").read_text().split()
+    assert most_at_once(lines, "n") == 2  # capped across both processes, and used
+    assert most_at_once(lines, "acme-") == 1 and most_at_once(lines, "globex-") == 1
+    assert sorted(line for line in lines if line.startswith("start:")) == sorted(
+        {line for line in lines if line.startswith("start:")})  # each ran once
