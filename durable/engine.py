@@ -396,5 +396,5 @@ class Engine:
                    grace: float = 0.0) -> None:
         """Be a worker until cancelled or closed (see :func:`durable.queues.work`): claim
         pending runs of ``queues`` within their limits, ``concurrency`` at once here."""
-        await queueing.work(self._runtime(), self._queues, queues, concurrency,
-                            poll=self.options.timer_poll / 5, recover=self.recover, grace=grace)
+        await queueing.work(self._runtime(), self._queues, queues, concurrency, grace=grace,
+                            poll=min(0.05, self.options.timer_poll), recover=self.recover)

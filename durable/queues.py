@@ -139,6 +139,7 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
     mine: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
     next_recovery = 0.0
+    look = asyncio.Event()  # set when a run of this worker settles, or a poll is due
     try:
         while True:
             if loop.time() >= next_recovery:
@@ -146,12 +147,17 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
                     await recover()
                 next_recovery = loop.time() + RECOVER_EVERY
             try:
-                took = await _take(rt, queues, names, concurrency, mine)
+                took = await _take(rt, queues, names, concurrency, mine, look)
             except Exception:  # the database is down, say: look again in a moment
                 worker_log.warning("worker_claim_failed", exc_info=True)
                 took = False
-            if not took:
-                await asyncio.sleep(poll)
+            if not took:  # until a slot frees here, or the next poll (work enqueued elsewhere)
+                alarm = loop.call_later(poll, look.set)
+                try:
+                    await look.wait()
+                finally:
+                    alarm.cancel()
+                look.clear()
     except asyncio.CancelledError:
         if grace > 0 and mine:
             await asyncio.wait(mine, timeout=grace)
@@ -163,7 +169,7 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
 
 
 async def _take(rt: Runtime, queues: Queues, names: list[str] | None, concurrency: int,
-                mine: set[asyncio.Task[None]]) -> bool:
+                mine: set[asyncio.Task[None]], look: asyncio.Event) -> bool:
     """One pass over the queues: claim what fits. True if anything was taken."""
     loop = asyncio.get_running_loop()
     took = False
@@ -180,6 +186,7 @@ async def _take(rt: Runtime, queues: Queues, names: list[str] | None, concurrenc
             task = loop.create_task(_execute(rt, ex), name=f"durable-work:{ex.run_id}")
             mine.add(task)
             task.add_done_callback(mine.discard)
+            task.add_done_callback(lambda _: look.set())
     return took
 
 

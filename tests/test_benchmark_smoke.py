@@ -28,6 +28,14 @@ def test_composition_fires_every_timer_and_finishes_each_for_each() -> None:
     assert "for-each of 20:" in out and "for-each of 60:" in out
 
 
+def test_workers_runs_its_phases_on_postgres(postgres_url: str) -> None:
+    """(postgres_url: skips, or fails under CI, as every PostgreSQL test does.)"""
+    out = _run("benchmarks.workers", "--workers", "1", "2", "--io-runs", "12",
+               "--trivial-runs", "12", "--samples", "3", "--no-write")
+    assert "1 worker(s): io" in out and "2 worker(s): io" in out
+    assert "raw inserts/s" in out and "claim latency" in out
+
+
 def test_pages_counts_frames_for_the_engine_and_the_floor() -> None:
     figures = json.loads(_run("benchmarks.pages", "--runs", "5", "--json"))
     engine, floor = figures["engine"], figures["floor"]
