@@ -24,6 +24,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -41,16 +42,23 @@ RESULTS = Path(__file__).with_name("results") / "workers.json"
 
 
 def workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` worker processes, once each says it started. Their logs (a line per run)
+    go to files: a pipe nobody reads would fill and stop them."""
+    logs = [tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed once the worker started
+        prefix="durable-worker-", suffix=".log", delete=False)
+            for _ in range(n)]
     procs = [subprocess.Popen(
         [sys.executable, "-m", "durable", "worker", "--app", "benchmarks.worker_app:register",
          "--db", url, "--concurrency", str(concurrency), "--grace", "1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(n)]
-    for p in procs:  # ready once it says so
-        assert p.stderr is not None
-        while b"worker_started" not in (line := p.stderr.readline()):
-            if not line:
-                raise RuntimeError("a worker exited before it started")
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}) for log in logs]
+    for p, log in zip(procs, logs, strict=True):
+        while b"worker_started" not in Path(log.name).read_bytes():
+            if p.poll() is not None:
+                raise RuntimeError(f"a worker exited: {Path(log.name).read_text()[-2000:]}")
+            time.sleep(0.05)
+        log.close()
+        os.unlink(log.name)  # (the process keeps writing to its open file)
     return procs
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class WorkerProcess:
     def __init__(self, url: str, *args: str) -> None:
+        # Its log goes to a file: a pipe read only at the end could fill and stop it.
+        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in log()
+            prefix="durable-worker-", suffix=".log")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "durable", "worker", "--app", "tests.process_worker:register",
              "--db", url, *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log_file,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
     def stop(self, sig: int) -> int:
@@ -37,8 +41,9 @@ class WorkerProcess:
         return self.proc.wait(30)
 
     def log(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
+        text = Path(self.log_file.name).read_text()
+        self.log_file.close()
+        return text
 
 
 @pytest.fixture
