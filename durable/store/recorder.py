@@ -284,8 +284,7 @@ class RecorderStore(Store):
 
     def _read_logs_sync(self, run_ids: list[str]) -> dict[str, list[Event]]:
         """One reader-thread hop for all; a store may read them in one query."""
-        logs = {r: self._read_events_sync(r, 0) for r in run_ids}
-        return {r: log for r, log in logs.items() if log}
+        return {r: log for r in run_ids if (log := self._read_events_sync(r, 0))}
 
     async def read_head(self, run_id: str) -> Head | None:
         return (await self.read_heads([run_id])).get(run_id)
