@@ -77,7 +77,7 @@ async def test_a_forked_worker_killed_mid_step_is_recovered_on_this_host(
                     env={"DURABLE_FORK_URL": shared_url})
     workers.append(parent)
     child = (await parent.line())["child"]
-    await calls_include(tmp_path, "slow:0")
+    await calls_include(tmp_path, "waiting:never")  # (after slow:0: mid-step, on its gate)
     os.kill(child, signal.SIGKILL)
     engine = await open_engine(shared_url, register, lease_seconds=3600)
     head = await engine.store.read_head(run_id)
