@@ -44,6 +44,7 @@ from durable.results import (
 if TYPE_CHECKING:
     from durable.context import Context
     from durable.engine import Engine
+    from durable.queues import Queue
     from durable.run import Run
 
 __version__ = "0.1.0"
@@ -51,7 +52,8 @@ __version__ = "0.1.0"
 # The engine (and through it the stores and the read models in ``projections``)
 # loads on first use: importing ``durable`` stays fast, and ``projections`` can
 # import durable's pure core (codec, events, paths) without a cycle.
-_LAZY = {"Context": "durable.context", "Engine": "durable.engine", "Run": "durable.run"}
+_LAZY = {"Context": "durable.context", "Engine": "durable.engine", "Queue": "durable.queues",
+         "Run": "durable.run"}
 
 
 def __getattr__(name: str) -> Any:
@@ -77,6 +79,7 @@ __all__ = [
     "NonDeterminismError",
     "NotSuspended",
     "Page",
+    "Queue",
     "ReplayCheck",
     "Run",
     "RunAlreadyStarted",

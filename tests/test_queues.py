@@ -172,6 +172,9 @@ async def test_pending_runs_can_be_cancelled_and_continue_in_their_queue(
 
 async def test_bad_queue_declarations_say_what_to_do(open_engine: Any) -> None:
     engine = await open_engine("memory://", Load().register)
+    declared = engine.queue("q", concurrency=3, per_key=1)
+    assert isinstance(declared, durable.Queue)
+    assert (declared.name, declared.concurrency, declared.per_key) == ("q", 3, 1)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="positive whole number"):
             engine.queue("q", concurrency=bad)
