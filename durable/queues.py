@@ -35,7 +35,7 @@ log = get_logger("durable")
 worker_log = get_logger("durable.worker")  # one line per run taken and settled
 
 DEFAULT = "default"
-RECOVER_EVERY = 5.0  # seconds between a worker's recovery passes
+RECOVER_EVERY = 5.0  # most seconds between a worker's recovery passes (see work())
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,9 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
             if loop.time() >= next_recovery:
                 with contextlib.suppress(Exception):
                     await recover()
-                next_recovery = loop.time() + RECOVER_EVERY
+                # A holder on another host is dead once its lease lapsed: look at least
+                # twice a lease, so its runs are taken over soon after.
+                next_recovery = loop.time() + min(RECOVER_EVERY, rt.options.lease_seconds / 2)
             try:
                 took = await _take(rt, queues, names, concurrency, mine, look)
             except Exception:  # the database is down, say: look again in a moment

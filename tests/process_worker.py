@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,21 @@ def register(engine: durable.Engine) -> None:
         await ctx.sleep("nap", seconds)
         return "rested"
 
+    @engine.workflow("fenced")  # which host ran each step, and whether its result came late
+    async def fenced(ctx: durable.Context, gate_dir: str) -> str:
+        host = socket.gethostname()
+        await ctx.step("first", lambda: record(gate_dir, f"first:{host}"))
+
+        async def slow() -> str:
+            record(gate_dir, f"slow:{ctx.attempt}:{host}")
+            if ctx.attempt == 0:
+                await gate(gate_dir, "open-slow")
+            record(gate_dir, f"slow-done:{ctx.attempt}:{host}")
+            return host
+        by = await ctx.step("slow", slow)
+        await ctx.step("last", lambda: record(gate_dir, f"last:{host}"))
+        return by
+
     @engine.workflow("approve-kid")
     async def approve_kid(ctx: durable.Context, _: Any) -> Any:
         return await ctx.suspend("approval", {"who": "legal"})
@@ -157,6 +173,11 @@ async def resume(url: str, run_id: str, step: str, data: Any) -> None:
         result = await engine.resume_run(run_id, data, step)
         print(msgspec.json.encode(result).decode(), flush=True)
 
+
+# For the two-host test: workers whose lease lapses in seconds (`durable worker --app
+# tests.process_worker:SHORT_LEASE --db URL` keeps the engine's options).
+SHORT_LEASE = durable.Engine("memory://", lease_seconds=3.0)
+register(SHORT_LEASE)
 
 # Made at import time, as API.md's example does; opened in whichever process uses it.
 FORKED_ENGINE = durable.Engine(os.environ.get("DURABLE_FORK_URL", "memory://"))

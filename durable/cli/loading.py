@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from typing import Any
@@ -31,8 +32,9 @@ def engine_for_app(spec: str, db: str | None) -> Engine:
 
     ``MODULE:ENGINE`` naming an :class:`Engine`: without ``--db`` that engine is
     used as it is (its own store URL); with ``--db`` its workflows are registered
-    again, under the same names and versions, on a new ``Engine(db)``, so the code
-    runs against the store the command points at. ``MODULE:FUNCTION`` naming a
+    again, under the same names and versions, on a new ``Engine(db)`` made with the
+    same options (its lease, pool size...), so the code runs against the store the
+    command points at. ``MODULE:FUNCTION`` naming a
     callable: it is called with a new ``Engine(db)`` to register its workflows on
     (like ``durable.examples.orders:register``).
     """
@@ -40,7 +42,7 @@ def engine_for_app(spec: str, db: str | None) -> Engine:
     if isinstance(target, Engine):
         if db is None:
             return target
-        engine = Engine(db)
+        engine = Engine(db, **dataclasses.asdict(target.options))
         for wf in target.definitions():  # the definitions, with their functions
             engine.workflow(wf.name, version=wf.version, webhook_secret=wf.webhook_secret)(wf.fn)
         engine._queues = target._queues  # its queues' limits, as declared

@@ -61,6 +61,13 @@ def _heads_ddl(s: str) -> list[str]:
     ]
 
 
+# A server that stops answering (a cut link, a host that vanished) is given up on in
+# seconds, not after the kernel's quarter of an hour of retransmissions: the
+# connection fails, the pool makes another, and a fenced holder learns it lost its runs.
+UNREACHABLE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                               "keepalives_count": 3, "tcp_user_timeout": 10_000}
+
+
 def parse_url(url: str) -> dict[str, Any]:
     """The datastore's connection arguments; empty strings leave libpq its defaults."""
     parts = urlsplit(url)
@@ -316,7 +323,11 @@ class PostgresStore(SQLStore):
             originator_id_type="text",  # run ids are the user's strings
             pool_size=self.pool_size,
             max_overflow=self.pool_size,
+            # A client cut off mid-transaction must not hold its locks for long.
+            idle_in_transaction_session_timeout=10.0,
         )
+        assert isinstance(ds.pool.kwargs, dict)  # the library passes a dict
+        ds.pool.kwargs.update(UNREACHABLE)
         self.datastore = ds
         try:
             # Fail fast when the server is unreachable. Not via pool_open_timeout: the
@@ -386,7 +397,7 @@ class PostgresStore(SQLStore):
     def conninfo(self) -> str:
         p = self.params
         return make_conninfo(**{k: p[k] for k in ("dbname", "host", "port", "user", "password")
-                                if p[k]})
+                                if p[k]}, **UNREACHABLE)
 
     def changes(self) -> ChangeFeed:
         return NotifyFeed(self.conninfo, self.channel)
