@@ -54,6 +54,11 @@ class Load:
                 await ctx.continue_as_new(n - 1)
             return "looped"
 
+        @engine.workflow("told")
+        async def told(ctx: durable.Context, _: Any) -> Any:
+            load.calls[ctx.run_id] += 1
+            return await ctx.wait_for_event("told", "go")
+
         @engine.workflow("napping")
         async def napping(ctx: durable.Context, _: Any) -> str:
             await ctx.sleep("nap", 0.2)
@@ -85,6 +90,26 @@ async def test_an_enqueued_run_is_pending_until_a_worker_runs_it(store_url: str,
         "started", "claimed", "step_completed", "succeeded"]
     assert load.calls[run.run_id] == 1
     assert await engine.verify(run.run_id)
+
+
+async def test_an_event_sent_to_a_pending_run_waits_in_its_mailbox_for_a_worker(
+        store_url: str, open_engine: Any) -> None:
+    """The sender does not execute a queued run (that would bypass its queue's limits):
+    the event is kept, and the worker that claims the run hands it over."""
+    load = Load()
+    engine = await open_engine(store_url, load.register, timer_poll=0.05)
+    run = await engine.enqueue("told", None)
+    await engine.send_event(run.run_id, "go", {"ok": 1})
+    assert (await engine.get_run(run.run_id)).status == "pending"
+    assert load.calls[run.run_id] == 0
+    assert [e.type for e in await engine.history(run.run_id)] == ["started", "event_sent"]
+    async with working(engine):
+        done = await run.wait(timeout=10)
+    assert (done.status, done.output) == ("succeeded", {"ok": 1})
+    t = [e.type for e in await engine.history(run.run_id)]
+    assert t[:3] == ["started", "event_sent", "claimed"] and t[-2:] == [
+        "event_received", "succeeded"]
+    assert load.calls[run.run_id] == 1
 
 
 async def test_an_idempotent_enqueue_runs_once(store_url: str, open_engine: Any) -> None:
