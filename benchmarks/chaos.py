@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import signal
@@ -54,9 +55,9 @@ class Settings:
     runs: int = 50
     workers: int = 3
     kills: int = 200
-    steps: int = 30
+    steps: int = 300
     concurrency: int = 4
-    kill_gap: tuple[float, float] = (0.05, 0.5)  # seconds between kills, drawn uniformly
+    kill_age: tuple[float, float] = (0.8, 3.0)  # a worker's age when killed, drawn uniformly
     late_runs: int = 10  # enqueued just before the server restarts, so it restarts under load
     settle: float = 300.0
     seed: int = 0
@@ -71,10 +72,11 @@ class Chaos:
     folder: Path
     rng: random.Random
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    born: list[float] = field(default_factory=list)  # when each worker was started
     enqueued: list[str] = field(default_factory=list)  # acknowledged enqueues
     sent: dict[str, int] = field(default_factory=dict)  # run -> the acknowledged event's n
     kills: int = 0
-    killed_mid_step: int = 0
+    killed: list[int] = field(default_factory=list)  # the pids killed
     started_workers: int = 0
 
     @property
@@ -90,26 +92,23 @@ class Chaos:
         log.close()
         self.started_workers += 1
         if slot < len(self.workers):
-            self.workers[slot] = proc
+            self.workers[slot], self.born[slot] = proc, time.monotonic()
         else:
             self.workers.append(proc)
+            self.born.append(time.monotonic())
 
-    def kill_one(self) -> None:
+    async def kill_one(self) -> None:
+        """Kill a random worker once it reached a random age (it starts in about 0.4 s,
+        then recovers the runs of the workers killed before it, claims and executes)."""
         slot = self.rng.randrange(len(self.workers))
+        age = self.rng.uniform(*self.settings.kill_age)
+        await asyncio.sleep(max(0.0, self.born[slot] + age - time.monotonic()))
         proc = self.workers[slot]
         proc.kill()  # kill -9
         proc.wait()
         self.kills += 1
-        if self._began_by(proc.pid):
-            self.killed_mid_step += 1
+        self.killed.append(proc.pid)
         self.spawn(slot)
-
-    def _began_by(self, pid: int) -> bool:
-        """The killed worker had begun a step: it lived long enough to do some work."""
-        if not self.effects.exists():
-            return False
-        return any(line.rsplit(" ", 1)[-1] == str(pid)
-                   for line in self.effects.read_text().splitlines()[-500:])
 
     async def enqueue(self, client: durable.Engine, n: int) -> None:
         for _ in range(n):
@@ -153,7 +152,7 @@ async def run(settings: Settings) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="durable-chaos-"))
     pg = PgInstance()
     began = time.monotonic()
-    figures: dict[str, Any] = {"settings": {**vars(settings), "kill_gap": list(settings.kill_gap)}}
+    figures: dict[str, Any] = {"settings": {**vars(settings), "kill_age": list(settings.kill_age)}}
     try:
         pg.start()
         chaos = Chaos(settings, pg.create_database("chaos"), folder, rng)
@@ -162,13 +161,15 @@ async def run(settings: Settings) -> dict[str, Any]:
             await chaos.enqueue(client, settings.runs - settings.late_runs)
             for slot in range(settings.workers):
                 chaos.spawn(slot)
-            mean_gap = sum(settings.kill_gap) / 2
-            sender = asyncio.create_task(chaos.send_events(
-                client, list(chaos.enqueued), settings.kills * mean_gap / max(1, settings.runs)))
+            # Events come early: most reach a run before it waits (kept in its mailbox or
+            # appended for its holder, and taken by the worker that executes it); one
+            # that finds its run waiting continues it in this process.
+            sender = asyncio.create_task(chaos.send_events(client, list(chaos.enqueued), 0.1))
             for _ in range(settings.kills):
-                await asyncio.sleep(rng.uniform(*settings.kill_gap))
-                chaos.kill_one()
+                await chaos.kill_one()
             figures["kills_done_after_s"] = round(time.monotonic() - began, 1)
+            figures["runs_unsettled_when_kills_ended"] = len(
+                await retrying(lambda: unsettled(client, chaos.enqueued)))
 
             # The last runs, then the server restarted as a crash would while they execute.
             late = len(chaos.enqueued)
@@ -194,8 +195,7 @@ async def run(settings: Settings) -> dict[str, Any]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        figures.update(kills=chaos.kills, kills_with_steps_begun=chaos.killed_mid_step,
-                       workers_started=chaos.started_workers)
+        figures.update(kills=chaos.kills, workers_started=chaos.started_workers)
         figures.update(await check(chaos))
     finally:
         pg.destroy()
@@ -208,11 +208,16 @@ async def check(chaos: Chaos) -> dict[str, Any]:
     """Compare the logs with what this process was told and what the steps recorded."""
     violations: list[str] = []
     begins: dict[tuple[str, str], list[float]] = {}
+    here = 0  # step calls made by this process (a run it continued with its event)
+    working: set[int] = set()  # the processes that began steps
     for line in chaos.effects.read_text().splitlines():
-        _, run_id, step, _attempt, at, _pid = line.split()
+        _, run_id, step, _attempt, at, pid = line.split()
         begins.setdefault((run_id, step), []).append(float(at))
-    counts = {"recovered": 0, "claimed": 0, "step_calls": 0, "steps_recorded": 0,
-              "in_flight_steps_called_again": 0}
+        here += int(pid) == os.getpid()
+        working.add(int(pid))
+    counts = {"kills_of_workers_that_began_steps": sum(p in working for p in chaos.killed),
+              "recovered": 0, "claimed": 0, "step_calls": 0, "step_calls_by_the_sender": here,
+              "steps_recorded": 0, "in_flight_steps_called_again": 0}
     async with durable.Engine(chaos.url) as looker:
         listed = {r.run_id: r for r in (await looker.list_runs(per_page=10_000)).runs}
         for run_id in chaos.enqueued:

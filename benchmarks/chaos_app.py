@@ -30,7 +30,7 @@ def register(engine: durable.Engine) -> None:
                 os.write(fd, line.encode())
             finally:
                 os.close(fd)
-            await asyncio.sleep(random.uniform(0.01, 0.15))  # a call to another service
+            await asyncio.sleep(random.uniform(0.02, 0.2))  # a call to another service
             return i
 
         for i in range(steps):

@@ -157,3 +157,22 @@ async def test_queue_limits_hold_across_two_worker_processes(
     assert most_at_once(lines, "acme-") == 1 and most_at_once(lines, "globex-") == 1
     assert sorted(line for line in lines if line.startswith("start:")) == sorted(
         {line for line in lines if line.startswith("start:")})  # each ran once
+
+
+async def test_run_wait_returns_a_run_settled_by_a_worker_and_a_repeated_enqueue_runs_once(
+    shared_url: str, tmp_path: Path, processes: list[WorkerProcess]
+) -> None:
+    async with durable.Engine(shared_url) as client:  # executes nothing: no worker here
+        register(client)
+        args = [str(tmp_path), "once"]
+        run = await client.enqueue("limited", args, run_id="order-17")
+        again = await client.enqueue("limited", args, run_id="order-17")  # a retried submit
+        assert again.run_id == run.run_id
+        processes.append(WorkerProcess(shared_url))
+        done = await run.wait(timeout=60)
+        assert (done.status, done.output) == ("succeeded", "once")
+        assert await client.enqueue("limited", args, run_id="order-17")  # after: still one
+        types = [e.type for e in await client.history(run.run_id)]
+    assert types.count("started") == 1 and types.count("claimed") == 1
+    await asyncio.sleep(0.5)  # a second copy, had one been enqueued, would be claimed by now
+    assert (tmp_path / "calls.log").read_text().split() == ["start:once", "end:once"]
