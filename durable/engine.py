@@ -352,12 +352,12 @@ class Engine:
                                      kind="approval")
 
     @_in_use
-    async def recover(self) -> list[str]:
-        """Claim the runs left ``running`` with nobody executing them, continue them as
-        background tasks of this engine (stopped by :meth:`close`), and return their ids."""
+    async def recover(self, *, limit: int | None = None) -> list[str]:
+        """Claim the runs left ``running`` with nobody executing them (at most ``limit``),
+        continue them in the background here (until :meth:`close`); return their ids."""
         rt = self._runtime()
         await children.sweep(rt)  # what a crash kept from parents, before running anything
-        return await recovery.recover(rt)
+        return await recovery.recover(rt, limit)
 
     @_in_use
     async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:

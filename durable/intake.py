@@ -36,16 +36,26 @@ class Intake(Ending):
                     guard: QueueGuard | None = None) -> list[Event]:
         """Append what is pending and ``items``, taking the run over (a resume of a
         suspended run, a recovery), at time ``ts`` if given. A conflict is not taken in:
-        someone else got there first, and the caller looks at the log again."""
+        someone else got there first, and the caller looks at the log again.
+
+        A bare claim (``recovered``, ``claimed``) of a run whose code waits for an event
+        its mailbox holds takes the event with it: the run is never seen ``suspended``
+        for an event it already has."""
         pending, self.pending = self.pending, []
         lead = 1 if items and items[0][0] in (EventType.RECOVERED, EventType.CLAIMED
                                               ) else 0  # the claim first
+        take = first_take(self.requests.values(), self.run.mailbox) if (
+            lead and len(items) == 1 and self.run.mailbox) else None
         try:
-            return await self.writer.append(
-                self.tail, [*items[:lead], *pending, *items[lead:]], ts=ts, guard=guard)
+            appended = await self.writer.append(
+                self.tail, [*items[:lead], *pending, *items[lead:], *([take[1]] if take else [])],
+                ts=ts, guard=guard)
         except BaseException:
             self.pending[:0] = pending
             raise
+        if take is not None:
+            self.deliver(take[0], appended[-1])
+        return appended
 
     async def _append(
         self, items: list[Item], blobs: dict[str, bytes] | None = None, *,

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from dataclasses import dataclass
 from typing import Any
 
 from durable.errors import PositionConflict, RunAlreadyStarted
-from durable.events import Claimed, EventType, Status
+from durable.events import Claimed, Event, EventType, Status
 from durable.execution import Execution
 from durable.fold import fold
 from durable.logs import get_logger
@@ -36,6 +37,10 @@ worker_log = get_logger("durable.worker")  # one line per run taken and settled
 
 DEFAULT = "default"
 RECOVER_EVERY = 5.0  # most seconds between a worker's recovery passes (see work())
+# A worker reads twice the oldest runs it has room for, and tries them in its own random
+# order: workers polling at once then race less for the same oldest run (each lost
+# race is a refused append under the events lock). The oldest still go first.
+SPREAD, MAX_CANDIDATES = 2, 64
 
 
 @dataclass(frozen=True)
@@ -96,16 +101,19 @@ async def enqueue(
                              f"{head.workflow!r}, not {wf.name!r}") from None
 
 
-async def claim(rt: Runtime, head: Head, queue: Queue) -> Execution | None:
+async def claim(rt: Runtime, head: Head | str, queue: Queue,
+                events: list[Event] | None = None) -> Execution | None:
     """Claim a pending run for this engine within its queue's limits: replayed, with
-    ``claimed`` in its log. None: taken by another worker, no longer pending, or no
-    room in its queue. On success the caller holds the run's lock."""
-    run_id = head.run_id
+    ``claimed`` in its log (at the end of ``events`` if given: its log as read, else
+    read now). None: taken by another worker, no longer pending, or no room in its
+    queue. On success the caller holds the run's lock."""
+    run_id = head if isinstance(head, str) else head.run_id
     if not await rt.holding.locks.try_acquire(run_id):
         return None
     ex: Execution | None = None
     try:
-        events = await rt.store.read_events(run_id)
+        if events is None:
+            events = await rt.store.read_events(run_id)
         run = fold(events)
         if run.status != Status.PENDING or run.workflow not in rt.registry:
             raise RunAlreadyStarted(run_id, run.status)
@@ -137,19 +145,23 @@ async def work(rt: Runtime, queues: Queues, names: list[str] | None, concurrency
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"a worker's concurrency is a positive whole number, not {concurrency!r}")
     mine: set[asyncio.Task[None]] = set()
+    recovered: set[str] = set()  # runs this worker recovered (they count as its own)
     loop = asyncio.get_running_loop()
     next_recovery = 0.0
     look = asyncio.Event()  # set when a run of this worker settles, or a poll is due
     try:
         while True:
+            recovered.intersection_update(rt.holding.active)  # those still executing here
             if loop.time() >= next_recovery:
+                free = concurrency - len(mine) - len(recovered)
                 with contextlib.suppress(Exception):
-                    await recover()
+                    if free > 0:
+                        recovered.update(await recover(limit=free))
                 # A holder on another host is dead once its lease lapsed: look at least
                 # twice a lease, so its runs are taken over soon after.
                 next_recovery = loop.time() + min(RECOVER_EVERY, rt.options.lease_seconds / 2)
             try:
-                took = await _take(rt, queues, names, concurrency, mine, look)
+                took = await _take(rt, queues, names, concurrency - len(recovered), mine, look)
             except Exception:  # the database is down, say: look again in a moment
                 worker_log.warning("worker_claim_failed", exc_info=True)
                 took = False
@@ -180,8 +192,14 @@ async def _take(rt: Runtime, queues: Queues, names: list[str] | None, concurrenc
         if free <= 0:
             break
         queue = queues.get(name)
-        for head in await rt.store.pending_heads(name, free):
-            ex = await claim(rt, head, queue)
+        # Each run with its log, read in one query: the claim is appended at the
+        # position read, so a run claimed or changed since loses the race (a conflict).
+        found = await rt.store.pending_logs(name, min(free * SPREAD, MAX_CANDIDATES))
+        random.shuffle(found)
+        for run_id, events in found:
+            if len(mine) >= concurrency:
+                break
+            ex = await claim(rt, run_id, queue, events)
             if ex is None:
                 continue
             took = True

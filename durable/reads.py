@@ -204,6 +204,6 @@ async def keep_projected(store: Store, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await store.catch_up()
+            await store.catch_up(wait=False)
         except Exception:
             log.warning("projection_catch_up_failed", exc_info=True)

@@ -24,11 +24,14 @@ from durable.store.types import Head
 log = get_logger("durable")
 
 
-async def recover(rt: Runtime) -> list[str]:
-    """Claim runs that nobody executes and continue them as background tasks."""
+async def recover(rt: Runtime, limit: int | None = None) -> list[str]:
+    """Claim runs that nobody executes (at most ``limit``: a worker takes no more than
+    it has room for) and continue them as background tasks."""
     claimed: list[str] = []
     await rt.holding.releases_done()  # runs this engine just stopped executing count too
     for head in await rt.store.running_heads():
+        if limit is not None and len(claimed) >= limit:
+            break
         if head.run_id in rt.holding.active or not rt.holder_gone(head):
             continue
         if head.workflow not in rt.registry:

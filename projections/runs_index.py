@@ -91,12 +91,19 @@ class RunsIndex:
         ]
 
     # -- catching up (one transaction per call) -----------------------------------
-    def position(self, cur: Any, *, lock: bool = False) -> int:
-        suffix = " FOR UPDATE" if lock and self.d.name == "postgres" else ""
+    def position(self, cur: Any, *, lock: bool = False, skip_locked: bool = False
+                 ) -> int | None:
+        """The tracked position (``lock``: locked for this transaction; ``skip_locked``:
+        None, without waiting, if another catch-up holds it: PostgreSQL only)."""
+        suffix = ""
+        if lock and self.d.name == "postgres":
+            suffix = " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
         cur.execute(self.d.sql(f"SELECT position FROM {self.tracking} WHERE name = ?{suffix}"),
                     (self.name,))
         rows = cur.fetchall()
-        return int(rows[0]["position"]) if rows else 0
+        if not rows:  # (the row exists from the start: only SKIP LOCKED finds none)
+            return None if skip_locked and suffix else 0
+        return int(rows[0]["position"])
 
     def head(self, cur: Any) -> int:
         cur.execute(f"SELECT MAX({self.id_column}) AS n FROM {self.events}")
@@ -104,9 +111,12 @@ class RunsIndex:
         value = rows[0]["n"] if rows else None
         return int(value) if value is not None else 0
 
-    def step(self, cur: Any, to_events: Any) -> int:
-        """Apply the next batch of events after the tracked position; return how many."""
-        start = self.position(cur, lock=True)
+    def step(self, cur: Any, to_events: Any, *, wait: bool = True) -> int:
+        """Apply the next batch of events after the tracked position; return how many.
+        ``wait=False``: 0 at once if another catch-up is at work (it applies them)."""
+        start = self.position(cur, lock=True, skip_locked=not wait)
+        if start is None:
+            return 0
         cur.execute(
             self.d.sql(
                 f"SELECT {self.id_column} AS id, originator_id, originator_version, topic, state "
@@ -117,15 +127,16 @@ class RunsIndex:
         notes = cur.fetchall()
         if not notes:
             return 0
-        rows: dict[str, IndexRow | None] = {}
         counts: dict[str, int] = {}
-        for n, event in zip(notes, to_events(notes), strict=True):  # one decode per batch
-            run_id = event.run_id
-            if run_id not in rows:
-                row = rows[run_id] = self._load(cur, run_id)
-                if row is not None:
-                    counts[row.status] = counts.get(row.status, 0) - 1
-            rows[run_id] = fold_row(rows[run_id], event, int(n["id"]))
+        events = to_events(notes)  # one decode per batch
+        # The batch's runs' rows, read in a query per 500 (not a round trip per run).
+        rows: dict[str, IndexRow | None] = dict.fromkeys(e.run_id for e in events)
+        loaded = self._load_many(cur, list(rows))
+        for run_id, row in loaded.items():
+            rows[run_id] = row
+            counts[row.status] = counts.get(row.status, 0) - 1
+        for n, event in zip(notes, events, strict=True):
+            rows[event.run_id] = fold_row(rows[event.run_id], event, int(n["id"]))
         written = [r for r in rows.values() if r is not None]
         for r in written:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -143,6 +154,15 @@ class RunsIndex:
             ),
             (self.name, position),
         )
+
+    def _load_many(self, cur: Any, run_ids: list[str]) -> dict[str, IndexRow]:
+        found: dict[str, IndexRow] = {}
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            cur.execute(self.d.sql(f"SELECT * FROM {self.table} WHERE run_id IN "
+                                   f"({', '.join('?' for _ in chunk)})"), chunk)
+            found.update((r["run_id"], self._row(r)) for r in cur.fetchall())
+        return found
 
     def _load(self, cur: Any, run_id: str) -> IndexRow | None:
         cur.execute(self.d.sql(f"SELECT * FROM {self.table} WHERE run_id = ?"), (run_id,))

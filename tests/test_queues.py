@@ -205,3 +205,33 @@ async def test_bad_queue_declarations_say_what_to_do(open_engine: Any) -> None:
             engine.queue("q", concurrency=bad)
     with pytest.raises(durable.WorkflowNotFound):
         await engine.enqueue("nope")
+
+
+@pytest.mark.parametrize("limits", [{"concurrency": 2}, {"per_key": 1}])
+async def test_claims_written_together_keep_their_queue_limit(
+        store_url: str, open_engine: Any, limits: dict[str, int]) -> None:
+    """Claims made at once go to the store together (one transaction, checked on the
+    server on PostgreSQL): the limit counts the claims ahead of each in the batch."""
+    from durable import queues as queueing
+
+    load = Load()
+    engine = await open_engine(store_url, load.register)
+    engine.queue("pair", **limits)
+    for key in ("a", "a", "a", "b", "b", "b"):
+        await engine.enqueue("job", key, queue="pair", key=key)
+    rt = engine._runtime()
+    heads = await rt.store.pending_heads("pair", 10)
+    assert len(heads) == 6
+    got = await asyncio.gather(*(queueing.claim(rt, h, engine._queues.get("pair"))
+                                 for h in heads))
+    taken = [ex for ex in got if ex is not None]
+    assert len(taken) == 2
+    if "per_key" in limits:
+        assert sorted(ex.run.queue_key for ex in taken) == ["a", "b"]
+    for ex in taken:  # handed back: claimable again, and the queue has room again
+        ex.close()
+        rt.holding.locks.release(ex.run_id)
+        await rt.holding.release(ex.run_id)
+    async with working(engine):
+        for head in heads:
+            assert (await engine.wait(head.run_id, timeout=20)).status == "succeeded"

@@ -105,6 +105,13 @@ class Store(ABC):
     async def pending_heads(self, queue: str, limit: int) -> list[Head]:
         """The oldest runs of ``queue`` waiting for a worker (``engine.enqueue``)."""
 
+    async def pending_logs(self, queue: str, limit: int) -> list[tuple[str, list[Event]]]:
+        """The oldest pending runs of ``queue`` with their logs (a worker claims them at
+        the position read); a store may read them in one query."""
+        heads = await self.pending_heads(queue, limit)
+        logs = await self.read_logs([h.run_id for h in heads])
+        return [(h.run_id, logs[h.run_id]) for h in heads if h.run_id in logs]
+
     @abstractmethod
     async def unsettled_children(self) -> list[Head]:
         """Child runs whose parent may not know how they stand: settled no earlier than
@@ -140,8 +147,10 @@ class Store(ABC):
         seconds), soonest first; from the suspended-runs listing."""
 
     @abstractmethod
-    async def catch_up(self) -> int:
-        """Bring the runs index up to the end of the log; return how many events it applied."""
+    async def catch_up(self, *, wait: bool = True) -> int:
+        """Bring the runs index up to the end of the log; return how many events it applied.
+        ``wait=False`` (the background catch-up): none, at once, if another engine is at
+        it (PostgreSQL), rather than waiting for it and finding nothing left."""
 
     @abstractmethod
     async def view_status(self) -> list[ViewStatus]: ...

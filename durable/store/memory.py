@@ -159,7 +159,7 @@ class MemoryStore(RecorderStore):
         return decode_rows([(n.originator_id, n.originator_version, n.topic, n.state)
                             for n in notes])
 
-    def _catch_up_sync(self) -> int:
+    def _catch_up_sync(self, wait: bool = True) -> int:
         done = 0
         while True:
             with self.recorder._database_lock:

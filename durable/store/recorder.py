@@ -136,7 +136,7 @@ class RecorderStore(Store):
     def _due_sync(self, until: float, workflows: list[str], limit: int) -> list[DueTimer]: ...
 
     @abstractmethod
-    def _catch_up_sync(self) -> int:
+    def _catch_up_sync(self, wait: bool = True) -> int:
         """Run on the writer thread: one transaction per batch of events."""
 
     @abstractmethod
@@ -348,8 +348,8 @@ class RecorderStore(Store):
     async def list_suspended(self, f: ListingFilter) -> WaitingPage:
         return await self._read(self._list_suspended_sync, f)  # type: ignore[no-any-return]
 
-    async def catch_up(self) -> int:
-        return await self._on_writer(self._catch_up_sync)  # type: ignore[no-any-return]
+    async def catch_up(self, *, wait: bool = True) -> int:
+        return await self._on_writer(lambda: self._catch_up_sync(wait))  # type: ignore[no-any-return]
 
     async def due_timers(self, until: float, workflows: Sequence[str], limit: int
                          ) -> list[DueTimer]:

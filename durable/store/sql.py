@@ -112,6 +112,24 @@ class SQLStore(RecorderStore):
             "ORDER BY created_at, run_id LIMIT ?", (queue, limit))
         return [head_from_row(r) for r in rows]
 
+    async def pending_logs(self, queue: str, limit: int) -> list[tuple[str, list[Event]]]:
+        return await self._read(self._pending_logs_sync, queue, limit)  # type: ignore[no-any-return]
+
+    def _pending_logs_sync(self, queue: str, limit: int) -> list[tuple[str, list[Event]]]:
+        """The oldest pending runs and their logs, in one statement (one snapshot)."""
+        with self._reading() as c, without_gc():
+            c.execute(self.dialect.sql(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM "
+                f"(SELECT run_id, created_at FROM {self._t('durable_runs')} WHERE queue = ? "
+                "AND status = 'pending' ORDER BY created_at, run_id LIMIT ?) p "
+                f"JOIN {self.index.events} e ON e.originator_id = p.run_id "
+                "ORDER BY p.created_at, p.run_id, e.originator_version"), (queue, limit))
+            events = self._to_events(c.fetchall())
+        logs: dict[str, list[Event]] = {}
+        for e in events:
+            logs.setdefault(e.run_id, []).append(e)
+        return list(logs.items())
+
     def _unsettled_children_sync(self) -> list[Head]:
         runs = self._t("durable_runs")
         ended = "('succeeded', 'failed', 'cancelled')"
@@ -141,15 +159,15 @@ class SQLStore(RecorderStore):
         return {r["hash"]: bytes(r["data"]) for r in rows}
 
     # -- the read models -----------------------------------------------------------------
-    def _catch_up_sync(self) -> int:
+    def _catch_up_sync(self, wait: bool = True) -> int:
         index = self.index
         with self._reading() as c:  # the common case, nothing new: no write lock taken
-            if index.head(c) <= index.position(c):
+            if index.head(c) <= (index.position(c) or 0):
                 return 0
         done = 0
         while True:
             with self._writing() as c:
-                n = index.step(c, self._to_events)
+                n = index.step(c, self._to_events, wait=wait)
             done += n
             if n == 0:
                 return done
@@ -173,7 +191,7 @@ class SQLStore(RecorderStore):
     def _view_status_sync(self) -> list[ViewStatus]:
         index, listing = self.index, self.listing
         with self._reading() as c:
-            head, position = index.head(c), index.position(c)
+            head, position = index.head(c), index.position(c) or 0
             c.execute(self.dialect.sql(f"SELECT COUNT(*) AS n FROM {index.events} "
                                        f"WHERE {index.id_column} > ?"), (position,))
             lag = int(c.fetchall()[0]["n"])
