@@ -175,10 +175,11 @@ class Writer:
             suspensions=open_rows(run) if touched else None,
             blobs=blobs or {},
             keep_owner=not hold,
-            # The holder hears what others appended; whoever appended for it hears when
-            # the run settles. Nothing else is told (NOTIFY serialises commits).
-            notify=not hold or (tail.waited_on and run.status != status
-                                and run.status != Status.RUNNING),
+            # The holder hears what others appended; whoever appended for it, or enqueued
+            # it, hears when the run settles. Nothing else is told (NOTIFY serialises
+            # commits).
+            notify=not hold or ((tail.waited_on or run.queue is not None)
+                                and run.status != status and run.status != Status.RUNNING),
             inline=self.alone() and guard is None,
             guard=guard,
         )

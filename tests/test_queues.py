@@ -235,3 +235,29 @@ async def test_claims_written_together_keep_their_queue_limit(
     async with working(engine):
         for head in heads:
             assert (await engine.wait(head.run_id, timeout=20)).status == "succeeded"
+
+
+async def test_a_queued_run_that_settles_tells_who_enqueued_it(postgres_url: str,
+                                                               open_engine: Any) -> None:
+    """On PostgreSQL the worker's last append NOTIFYs the run, so ``run.wait()`` in the
+    process that enqueued it hears at once, not at its next look."""
+    from durable.store.pg_notify import NotifyFeed
+
+    load = Load()
+    client = await open_engine(postgres_url, load.register)
+    worker = await open_engine(postgres_url, load.register)
+    store = client.store
+    assert isinstance(store, durable.store.postgres.PostgresStore)
+    feed = NotifyFeed(store.conninfo, store.channel)
+    await feed.wait(0.01)  # connects and listens
+    try:
+        run = await client.enqueue("job", "a")
+        heard: set[str] = set()
+        async with working(worker):
+            while run.run_id not in heard:
+                got = await feed.wait(20)
+                assert got is not None, "no NOTIFY within 20 s"
+                heard |= got
+        assert (await client.get_run(run.run_id)).status == "succeeded"
+    finally:
+        await feed.close()
