@@ -257,9 +257,10 @@ class Engine:
         return await self._read().get_run(run_id)
 
     @_in_use
-    async def history(self, run_id: str) -> list[Event]:
-        """The run's log, oldest first."""
-        return await self._read().history(run_id)
+    async def history(self, run_id: str, *, after: int = 0, limit: int | None = None
+                      ) -> list[Event]:
+        """The run's log, oldest first: the events after position ``after``, at most ``limit``."""
+        return await self._read().history(run_id, after, limit)
 
     @_in_use
     async def state_at(self, run_id: str, position: int) -> RunInfo:

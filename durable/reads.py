@@ -61,9 +61,17 @@ class Reads:
     async def get_run(self, run_id: str) -> RunInfo:
         return info_from(await self._current(run_id), RunInfo)
 
-    async def history(self, run_id: str) -> list[Event]:
+    async def history(self, run_id: str, after: int = 0, limit: int | None = None
+                      ) -> list[Event]:
         """The run's log, oldest first; large results inline, as the run saw them."""
-        events = await self.rt.events(run_id)
+        for name, value in (("after", after), ("limit", limit)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < (0 if name == "after" else 1)):
+                raise ValueError(f"{name} must be a whole number >= {0 if name == 'after' else 1}"
+                                 f", not {value!r}")
+        events = (await self.rt.events(run_id))[after:]
+        if limit is not None:
+            events = events[:limit]
         blobs = await self.rt.store.read_blobs(blob_refs(events))
         return [to_public(e, blobs) for e in events]
 

@@ -1,0 +1,113 @@
+"""The HTTP API as an ASGI application: ``create_app(engine)``.
+
+``durable serve`` runs it under uvicorn; a host service may mount it under a prefix
+of its own ASGI application, sharing its engine. While the application runs it is a
+worker too (``work=True``): it claims queued runs (``wait: false`` hands a run to
+it), fires due timers and recovers runs whose holder died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from litestar import Litestar, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+
+from durable.engine import Engine
+from durable.errors import DurableError, EngineClosed
+from durable.http.bodies import Problem
+from durable.http.errors import (
+    RequestInvalid,
+    on_bug,
+    on_durable,
+    on_http,
+    on_invalid,
+    on_validation,
+)
+from durable.http.routes import v1
+from durable.logs import get_logger
+
+log = get_logger("durable.http")
+MAX_BODY = 10 * 1024 * 1024
+
+
+def _version() -> str:
+    try:
+        return version("durable-engine")
+    except PackageNotFoundError:
+        return "0"
+
+
+def bearer(token: str) -> Any:
+    """Middleware: every route answers 401 unless ``Authorization: Bearer <token>``
+    (compared in constant time)."""
+    expected = f"Bearer {token}".encode()
+    body = json.dumps({"detail": "this server needs Authorization: Bearer <token> "
+                                 "(the value of its DURABLE_API_TOKEN)"}).encode()
+
+    def factory(app: Any) -> Any:
+        async def guarded(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                got = dict(scope["headers"]).get(b"authorization", b"")
+                if not hmac.compare_digest(got, expected):
+                    await send({"type": "http.response.start", "status": 401, "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b"Bearer")]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await app(scope, receive, send)
+        return guarded
+    return factory
+
+
+def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
+               concurrency: int = 10, max_body: int = MAX_BODY) -> Litestar:
+    """The API for ``engine``. The engine is opened when the application starts (and
+    closed when it stops) unless it is open already (a host service's own).
+    ``token``: required as a bearer token on every route. ``work``: be a worker while
+    running, with ``concurrency`` runs claimed at once. ``max_body``: bytes past which
+    a request body is refused (413)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        opened = not engine.is_open
+        if opened:
+            await engine.open()
+        worker = asyncio.create_task(engine.work(concurrency=concurrency)) if work else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+            if opened:
+                await engine.close()
+
+    def closing(_: Any, exc: EngineClosed) -> Response[Problem]:
+        return Response(Problem("the server is shutting down; try again"), status_code=503)
+
+    return Litestar(
+        route_handlers=[v1],
+        state=State({"engine": engine}),
+        lifespan=[lifespan],
+        middleware=[bearer(token)] if token else [],
+        request_max_body_size=max_body,
+        exception_handlers={
+            ValidationException: on_validation,
+            RequestInvalid: on_invalid,
+            HTTPException: on_http,
+            DurableError: on_durable,
+            EngineClosed: closing,
+            Exception: on_bug,
+        },
+        openapi_config=OpenAPIConfig(title="durable", version=_version(), path="/schema"),
+        debug=False,
+    )

@@ -1,0 +1,157 @@
+"""The ``/v1`` routes: each is a thin translation of one engine call (see API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Router, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from durable.engine import Engine
+from durable.errors import NotSuspended
+from durable.http.bodies import EventsPage, Resume, Resumed, StartRun
+from durable.http.errors import RequestInvalid
+from durable.results import Page, RunInfo, WorkflowInfo
+
+RUN_FIELDS = frozenset(f for f in RunInfo.__struct_fields__)
+Status = Annotated[str | None, Parameter(description="pending, running, suspended, paused, "
+                                         "succeeded, failed or cancelled")]
+PageNo = Annotated[int, Parameter(ge=0, description="0-based")]
+PerPage = Annotated[int, Parameter(ge=1, le=1000)]
+
+
+def engine_of(state: State) -> Engine:
+    return state.engine  # type: ignore[no-any-return]
+
+
+@get("/workflows", summary="The registered workflows")
+async def list_workflows(state: State) -> list[WorkflowInfo]:
+    return engine_of(state).workflows()
+
+
+@post("/workflows/{name:str}/runs", status_code=201, summary="Start a run")
+async def start_run(state: State, name: str, data: StartRun) -> RunInfo:
+    """Starts a run of workflow ``name`` and answers once it settles (succeeded,
+    failed, cancelled, suspended or paused); ``wait: false`` queues it for this
+    server's worker and answers at once (status ``pending``)."""
+    engine = engine_of(state)
+    if not data.wait:
+        run = await engine.enqueue(
+            name, data.input, run_id=data.run_id, resource_id=data.resource_id,
+            thread_id=data.thread_id, initial_state=data.initial_state,
+            request_context=data.request_context)
+        return await engine.get_run(run.run_id)
+    handle = await engine.create_run(name, run_id=data.run_id, resource_id=data.resource_id,
+                                     thread_id=data.thread_id)
+    return await handle.start(data.input, initial_state=data.initial_state,
+                              request_context=data.request_context)
+
+
+async def _filtered(state: State, suspended: bool, status: str | None, workflow: str | None,
+                    resource_id: str | None, thread_id: str | None, from_date: datetime | None,
+                    to_date: datetime | None, page: int, per_page: int) -> Page:
+    engine = engine_of(state)
+    try:
+        if suspended:
+            return await engine.list_suspended_runs(
+                workflow=workflow, resource_id=resource_id, thread_id=thread_id,
+                from_date=from_date, to_date=to_date, page=page, per_page=per_page)
+        return await engine.list_runs(
+            status=status, workflow=workflow, resource_id=resource_id, thread_id=thread_id,
+            from_date=from_date, to_date=to_date, page=page, per_page=per_page)
+    except ValueError as e:  # a filter the engine refuses (an unknown status, say)
+        raise RequestInvalid(["query"], str(e)) from None
+
+
+@get("/runs", summary="Runs, newest first")
+async def list_runs(
+    state: State, status: Status = None, workflow: str | None = None,
+    resource_id: str | None = None, thread_id: str | None = None,
+    from_date: datetime | None = None, to_date: datetime | None = None,
+    page: PageNo = 0, per_page: PerPage = 50,
+) -> Page:
+    return await _filtered(state, False, status, workflow, resource_id, thread_id, from_date,
+                           to_date, page, per_page)
+
+
+@get("/runs/suspended", summary="Runs waiting for someone, newest suspension first")
+async def list_suspended(
+    state: State, workflow: str | None = None, resource_id: str | None = None,
+    thread_id: str | None = None, from_date: datetime | None = None,
+    to_date: datetime | None = None, page: PageNo = 0, per_page: PerPage = 50,
+) -> Page:
+    return await _filtered(state, True, None, workflow, resource_id, thread_id, from_date,
+                           to_date, page, per_page)
+
+
+@get("/runs/{run_id:str}", summary="One run")
+async def get_run(
+    state: State, run_id: str,
+    fields: Annotated[str | None, Parameter(
+        description="Comma-separated fields to answer with, e.g. status,output")] = None,
+) -> RunInfo | dict[str, Any]:
+    info = await engine_of(state).get_run(run_id)
+    if fields is None:
+        return info
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - RUN_FIELDS)
+    if unknown:
+        raise RequestInvalid(["query", "fields"], f"unknown field(s) {', '.join(unknown)}; "
+                             f"a run has {', '.join(sorted(RUN_FIELDS))}")
+    whole = msgspec.to_builtins(info)
+    return {"run_id": info.run_id, **{f: whole.get(f) for f in wanted}}
+
+
+@get("/runs/{run_id:str}/events", summary="A page of the run's log")
+async def list_events(
+    state: State, run_id: str,
+    after: Annotated[int, Parameter(ge=0, description="the last position already seen")] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+) -> EventsPage:
+    events = await engine_of(state).history(run_id, after=after, limit=limit + 1)
+    more = len(events) > limit
+    events = events[:limit]
+    return EventsPage(events=events, next=events[-1].position if more else None)
+
+
+@get("/runs/{run_id:str}/state", summary="The run as it stood after an event")
+async def state_at(state: State, run_id: str,
+                   at: Annotated[int, Parameter(ge=1, description="an event's position")]
+                   ) -> RunInfo:
+    engine = engine_of(state)
+    try:
+        return await engine.state_at(run_id, at)
+    except ValueError as e:
+        raise RequestInvalid(["query", "at"], str(e)) from None
+
+
+@post("/runs/{run_id:str}/resume", status_code=200, summary="Answer a suspended step")
+async def resume(state: State, run_id: str, data: Resume) -> Resumed:
+    """Resumes the run at ``step`` and answers once it settles again: ``resumed``; or
+    ``skipped`` (200) with the reason when that step is not waiting, so a retry is
+    harmless."""
+    engine = engine_of(state)
+    try:
+        run = await engine.resume_run(run_id, data.data, data.step)
+    except NotSuspended as e:
+        return Resumed(action="skipped", reason=str(e), run=await engine.get_run(run_id))
+    return Resumed(action="resumed", run=run)
+
+
+@post("/runs/{run_id:str}/cancel", status_code=200, summary="Cancel a run")
+async def cancel(state: State, run_id: str) -> RunInfo:
+    return await engine_of(state).cancel_run(run_id, None)
+
+
+@post("/runs/{run_id:str}/pause", status_code=200, summary="Pause a run at its next step")
+async def pause(state: State, run_id: str) -> RunInfo:
+    return await engine_of(state).pause_run(run_id)
+
+
+v1 = Router("/v1", route_handlers=[
+    list_workflows, start_run, list_runs, list_suspended, get_run, list_events, state_at,
+    resume, cancel, pause,
+])

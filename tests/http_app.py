@@ -1,0 +1,28 @@
+"""The workflows the HTTP tests serve (``durable serve --app tests.http_app:register``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import durable
+from durable.examples.orders import register as register_orders
+
+
+def register(engine: durable.Engine) -> None:
+    register_orders(engine)  # approve-order: price, a typed approval, ship or notify
+
+    @engine.workflow("slow")
+    async def slow(ctx: durable.Context, steps: int) -> int:
+        """Steps of 0.2 s each: long enough to pause or cancel it in the middle."""
+        async def tick(i: int) -> int:
+            await asyncio.sleep(0.2)
+            return i
+        total = 0
+        for i in range(steps):
+            total += await ctx.step(f"tick-{i}", tick, i)
+        return total
+
+    @engine.workflow("echo")
+    async def echo(ctx: durable.Context, value: Any) -> Any:
+        return {"input": value, "state": dict(ctx.state)}
