@@ -26,3 +26,12 @@ def register(engine: durable.Engine) -> None:
     @engine.workflow("echo")
     async def echo(ctx: durable.Context, value: Any) -> Any:
         return {"input": value, "state": dict(ctx.state)}
+
+    @engine.workflow("batches", webhook_secret="hook-s3cret")
+    async def batches(ctx: durable.Context, regions: list[list[str]]) -> Any:
+        """A for-each of regions, each a for-each of orders waiting for approval."""
+        async def region(rctx: durable.Context, orders: list[str]) -> Any:
+            async def order(octx: durable.Context, sku: str) -> Any:
+                return await octx.suspend("approve", {"sku": sku})
+            return await rctx.map("orders", order, orders)
+        return await ctx.map("regions", region, regions)

@@ -248,3 +248,90 @@ def test_sigterm_stops_the_server_cleanly(serving: Any) -> None:
     server = serving()
     assert server.stop() == 0
     assert "Application shutdown complete" in server.output()
+
+
+async def sse(response: httpx.Response) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """(id, data) for each message of a Server-Sent Events response; comments skipped."""
+    import json
+
+    ident, data = None, []
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            continue
+        if line.startswith("id:"):
+            ident = int(line[3:].strip())
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            assert ident is not None
+            yield ident, json.loads("\n".join(data))
+            ident, data = None, []
+
+
+async def test_the_stream_follows_a_run_live_and_a_reconnect_misses_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    run_id = (await api.post("/workflows/slow/runs", json={"input": 8, "wait": False})
+              ).json()["run_id"]
+    got: list[tuple[int, dict[str, Any]]] = []
+    async with api.stream("GET", f"/runs/{run_id}/stream") as first:
+        assert first.status_code == 200
+        assert first.headers["content-type"].startswith("text/event-stream")
+        async for message in sse(first):
+            got.append(message)
+            if len(got) == 3:
+                break  # the client drops the connection mid-run
+    assert (await api.get(f"/runs/{run_id}")).json()["status"] in ("running", "pending")
+    async with api.stream("GET", f"/runs/{run_id}/stream",
+                          headers={"Last-Event-ID": str(got[-1][0])}) as again:
+        async for message in sse(again):
+            got.append(message)
+    # ...and the stream ended by itself with the run's last event
+    final = (await api.get(f"/runs/{run_id}")).json()
+    assert final["status"] == "succeeded"
+    assert [ident for ident, _ in got] == list(range(1, final["position"] + 1))
+    assert all(ident == data["position"] for ident, data in got)
+    assert got[-1][1]["type"] == "succeeded" and got[0][1]["type"] == "started"
+    assert (await api.get("/runs/nope/stream")).status_code == 404
+
+
+async def test_a_webhook_resumes_a_node_in_a_two_level_for_each(api: httpx.AsyncClient
+                                                                 ) -> None:
+    run = (await api.post("/workflows/batches/runs", json={"input": [["a", "b"], ["c", "d"]]})
+           ).json()
+    assert run["status"] == "suspended" and len(run["suspended"]) == 4
+    url = f"/runs/{run['run_id']}/nodes/approve/resume"
+    stack = [{"parent_node_id": "regions", "index": 1, "total": 2},
+             {"parent_node_id": "orders", "index": 0, "total": 2}]
+    body = {"data": "ok-c", "stack": stack}
+
+    assert (await api.post(url, json=body)).status_code == 401  # no secret
+    assert (await api.post(url, json=body, params={"secret": "guess"})).status_code == 401
+    past = [{**stack[0], "index": 2}, stack[1]]
+    r = await api.post(url, json={"data": 1, "stack": past}, params={"secret": "hook-s3cret"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "stack", 0, "index"]
+
+    first = await api.post(url, json=body, params={"secret": "hook-s3cret"})
+    assert first.status_code == 200 and first.json()["action"] == "resumed"
+    assert first.json()["run"]["status"] == "suspended"  # three more wait
+    assert ["regions", 1, "orders", 0, "approve"] not in first.json()["run"]["suspended"]
+    retried = await api.post(url, json=body, params={"secret": "hook-s3cret"})
+    assert retried.status_code == 200 and retried.json()["action"] == "skipped"
+    assert "not waiting" in retried.json()["reason"]
+
+    for region, orders in ((0, "ab"), (1, "d")):
+        for sku in orders:
+            index = "abcd".index(sku) % 2
+            r = await api.post(url, params={"secret": "hook-s3cret"}, json={
+                "data": f"ok-{sku}", "stack": [
+                    {"parent_node_id": "regions", "index": region, "total": 2},
+                    {"parent_node_id": "orders", "index": index, "total": 2}]})
+            assert r.json()["action"] == "resumed", r.text
+    done = (await api.get(f"/runs/{run['run_id']}")).json()
+    assert (done["status"], done["output"]) == ("succeeded", [["ok-a", "ok-b"],
+                                                              ["ok-c", "ok-d"]])
+    # the workflow without a secret accepts no webhook
+    other = (await api.post("/workflows/approve-order/runs", json={"input": {}})).json()
+    r = await api.post(f"/runs/{other['run_id']}/nodes/approval/resume",
+                       params={"secret": "hook-s3cret"}, json={"data": {"approved": True}})
+    assert r.status_code == 401 and "webhook_secret" in r.json()["detail"]

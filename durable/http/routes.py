@@ -14,6 +14,8 @@ from durable.engine import Engine
 from durable.errors import NotSuspended
 from durable.http.bodies import EventsPage, Resume, Resumed, StartRun
 from durable.http.errors import RequestInvalid
+from durable.http.stream import stream
+from durable.http.webhook import resume_node
 from durable.results import Page, RunInfo, WorkflowInfo
 
 RUN_FIELDS = frozenset(f for f in RunInfo.__struct_fields__)
@@ -153,5 +155,5 @@ async def pause(state: State, run_id: str) -> RunInfo:
 
 v1 = Router("/v1", route_handlers=[
     list_workflows, start_run, list_runs, list_suspended, get_run, list_events, state_at,
-    resume, cancel, pause,
+    resume, cancel, pause, stream, resume_node,
 ])

@@ -1,0 +1,60 @@
+"""``GET /v1/runs/{run_id}/stream``: a run's log as Server-Sent Events, live.
+
+One message per event (``id:`` its position, ``data:`` the event as one line of
+JSON), from the first event or after ``Last-Event-ID``, until the run's terminal
+event; a comment every ``KEEP_ALIVE`` seconds keeps proxies from closing an idle
+stream. New events are looked for every ``LOOK`` seconds (one indexed read of the
+events after the last one sent), so a client that reconnects with the last id it
+saw misses nothing and sees nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import msgspec
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from durable.engine import Engine
+from durable.events import TERMINAL
+
+LOOK = 0.1
+KEEP_ALIVE = 10.0
+
+
+async def messages(engine: Engine, run_id: str, after: int,
+                   keep_alive: float = KEEP_ALIVE) -> AsyncIterator[ServerSentEventMessage]:
+    encode = msgspec.json.Encoder().encode
+    quiet = 0.0
+    while True:
+        events = await engine.history(run_id, after=after)
+        for event in events:
+            yield ServerSentEventMessage(data=encode(event).decode(), id=event.position)
+            after = event.position
+            if event.type in TERMINAL:
+                return
+        if events:
+            quiet = 0.0
+        elif quiet >= keep_alive:
+            yield ServerSentEventMessage(comment="keep-alive")
+            quiet = 0.0
+        await asyncio.sleep(LOOK)
+        quiet += LOOK
+
+
+@get("/runs/{run_id:str}/stream", summary="The run's events, live (Server-Sent Events)")
+async def stream(
+    state: State, run_id: str,
+    last_event_id: Annotated[int | None, Parameter(
+        header="Last-Event-ID", ge=0, description="the last position received")] = None,
+) -> ServerSentEvent:
+    """Every event of the run from the first (or after ``Last-Event-ID``) until it ends;
+    ``id:`` is the event's position."""
+    engine: Engine = state.engine
+    await engine.get_run(run_id)  # 404 before the stream starts
+    return ServerSentEvent(messages(engine, run_id, last_event_id or 0))
