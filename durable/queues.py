@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +36,8 @@ worker_log = get_logger("durable.worker")  # one line per run taken and settled
 
 DEFAULT = "default"
 RECOVER_EVERY = 5.0  # most seconds between a worker's recovery passes (see work())
-# A worker reads twice the oldest runs it has room for, and tries them in its own random
-# order: workers polling at once then race less for the same oldest run (each lost
-# race is a refused append under the events lock). The oldest still go first.
+# A worker reads twice the oldest runs it has room for: one taken by another worker
+# meanwhile leaves it the next ones in the same pass.
 SPREAD, MAX_CANDIDATES = 2, 64
 
 
@@ -194,13 +192,23 @@ async def _take(rt: Runtime, queues: Queues, names: list[str] | None, concurrenc
         queue = queues.get(name)
         # Each run with its log, read in one query: the claim is appended at the
         # position read, so a run claimed or changed since loses the race (a conflict).
+        # Oldest first. A refused claim of a limited queue ends the pass for the queue
+        # (or for the key): it is full, or another worker is at it; a younger run must
+        # not go first, and each refusal is a transaction under the write lock.
         found = await rt.store.pending_logs(name, min(free * SPREAD, MAX_CANDIDATES))
-        random.shuffle(found)
+        full: set[str | None] = set()
         for run_id, events in found:
             if len(mine) >= concurrency:
                 break
+            key = getattr(events[0].payload, "key", None) if events else None
+            if key in full:
+                continue
             ex = await claim(rt, run_id, queue, events)
             if ex is None:
+                if queue.concurrency is not None:
+                    break
+                if queue.per_key is not None:
+                    full.add(key)
                 continue
             took = True
             task = loop.create_task(_execute(rt, ex), name=f"durable-work:{ex.run_id}")

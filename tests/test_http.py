@@ -110,7 +110,7 @@ async def test_the_mastra_client_sequence(api: httpx.AsyncClient) -> None:
     """Create a run with a resource id, start it with initial state, read it by id with
     ``fields``, resume its step, list it; a retried resume is skipped, not an error."""
     assert sorted(w["name"] for w in (await api.get("/workflows")).json()) == [
-        "approve-order", "echo", "slow"]
+        "approve-order", "batches", "echo", "slow"]
     r = await api.post("/workflows/approve-order/runs", json={
         "input": {"sku": "B-2", "qty": 2}, "run_id": "order-1", "resource_id": "acme",
         "thread_id": "t-1", "initial_state": {"channel": "web"}})

@@ -27,6 +27,7 @@ class Load:
         self.calls: Counter[str] = Counter()
         self.now: Counter[str] = Counter()
         self.most: Counter[str] = Counter()
+        self.order: list[str] = []  # run ids, as their step began
 
     def register(self, engine: durable.Engine, hold: float = 0.15) -> None:
         load = self
@@ -35,6 +36,7 @@ class Load:
         async def job(ctx: durable.Context, group: str) -> str:
             async def work() -> str:
                 load.calls[ctx.run_id] += 1
+                load.order.append(ctx.run_id)
                 load.now[group] += 1
                 load.now["*"] += 1
                 load.most[group] = max(load.most[group], load.now[group])
@@ -261,3 +263,19 @@ async def test_a_queued_run_that_settles_tells_who_enqueued_it(postgres_url: str
         assert (await client.get_run(run.run_id)).status == "succeeded"
     finally:
         await feed.close()
+
+
+@pytest.mark.parametrize(("limits", "concurrency"), [({"per_key": 1}, 4), ({}, 1)])
+async def test_a_queue_runs_oldest_first(store_url: str, open_engine: Any,
+                                         limits: dict[str, int], concurrency: int) -> None:
+    """Fairness: in enqueue order, within a key too (a younger run of a full key never
+    jumps ahead of an older one)."""
+    load = Load()
+    engine = await open_engine(store_url, lambda e: load.register(e, hold=0.02))
+    engine.queue("fifo", **limits)
+    runs = [await engine.enqueue("job", "k", queue="fifo", key="k", run_id=f"r{i}")
+            for i in range(8)]
+    async with working(engine, concurrency=concurrency):
+        for run in runs:
+            assert (await run.wait(timeout=20)).status == "succeeded"
+    assert load.order == [f"r{i}" for i in range(8)]
