@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Router, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from durable.engine import Engine
 from durable.errors import NotSuspended
@@ -19,10 +19,12 @@ from durable.http.webhook import resume_node
 from durable.results import Page, RunInfo, WorkflowInfo
 
 RUN_FIELDS = frozenset(f for f in RunInfo.__struct_fields__)
-Status = Annotated[str | None, Parameter(description="pending, running, suspended, paused, "
-                                         "succeeded, failed or cancelled")]
-PageNo = Annotated[int, Parameter(ge=0, description="0-based")]
-PerPage = Annotated[int, Parameter(ge=1, le=1000)]
+Status = Annotated[str | None, QueryParameter(
+    description="pending, running, suspended, paused, succeeded, failed or cancelled")]
+Text = Annotated[str | None, QueryParameter()]
+When = Annotated[datetime | None, QueryParameter(description="ISO 8601; UTC if naive")]
+PageNo = Annotated[int, QueryParameter(ge=0, description="0-based")]
+PerPage = Annotated[int, QueryParameter(ge=1, le=1000)]
 
 
 def engine_of(state: State) -> Engine:
@@ -35,7 +37,7 @@ async def list_workflows(state: State) -> list[WorkflowInfo]:
 
 
 @post("/workflows/{name:str}/runs", status_code=201, summary="Start a run")
-async def start_run(state: State, name: str, data: StartRun) -> RunInfo:
+async def start_run(state: State, name: FromPath[str], data: JSONBody[StartRun]) -> RunInfo:
     """Starts a run of workflow ``name`` and answers once it settles (succeeded,
     failed, cancelled, suspended or paused); ``wait: false`` queues it for this
     server's worker and answers at once (status ``pending``)."""
@@ -70,9 +72,8 @@ async def _filtered(state: State, suspended: bool, status: str | None, workflow:
 
 @get("/runs", summary="Runs, newest first")
 async def list_runs(
-    state: State, status: Status = None, workflow: str | None = None,
-    resource_id: str | None = None, thread_id: str | None = None,
-    from_date: datetime | None = None, to_date: datetime | None = None,
+    state: State, status: Status = None, workflow: Text = None, resource_id: Text = None,
+    thread_id: Text = None, from_date: When = None, to_date: When = None,
     page: PageNo = 0, per_page: PerPage = 50,
 ) -> Page:
     return await _filtered(state, False, status, workflow, resource_id, thread_id, from_date,
@@ -81,9 +82,8 @@ async def list_runs(
 
 @get("/runs/suspended", summary="Runs waiting for someone, newest suspension first")
 async def list_suspended(
-    state: State, workflow: str | None = None, resource_id: str | None = None,
-    thread_id: str | None = None, from_date: datetime | None = None,
-    to_date: datetime | None = None, page: PageNo = 0, per_page: PerPage = 50,
+    state: State, workflow: Text = None, resource_id: Text = None, thread_id: Text = None,
+    from_date: When = None, to_date: When = None, page: PageNo = 0, per_page: PerPage = 50,
 ) -> Page:
     return await _filtered(state, True, None, workflow, resource_id, thread_id, from_date,
                            to_date, page, per_page)
@@ -91,8 +91,8 @@ async def list_suspended(
 
 @get("/runs/{run_id:str}", summary="One run")
 async def get_run(
-    state: State, run_id: str,
-    fields: Annotated[str | None, Parameter(
+    state: State, run_id: FromPath[str],
+    fields: Annotated[str | None, QueryParameter(
         description="Comma-separated fields to answer with, e.g. status,output")] = None,
 ) -> RunInfo | dict[str, Any]:
     info = await engine_of(state).get_run(run_id)
@@ -109,9 +109,9 @@ async def get_run(
 
 @get("/runs/{run_id:str}/events", summary="A page of the run's log")
 async def list_events(
-    state: State, run_id: str,
-    after: Annotated[int, Parameter(ge=0, description="the last position already seen")] = 0,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    state: State, run_id: FromPath[str],
+    after: Annotated[int, QueryParameter(ge=0, description="the last position already seen")] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> EventsPage:
     events = await engine_of(state).history(run_id, after=after, limit=limit + 1)
     more = len(events) > limit
@@ -120,8 +120,8 @@ async def list_events(
 
 
 @get("/runs/{run_id:str}/state", summary="The run as it stood after an event")
-async def state_at(state: State, run_id: str,
-                   at: Annotated[int, Parameter(ge=1, description="an event's position")]
+async def state_at(state: State, run_id: FromPath[str],
+                   at: Annotated[int, QueryParameter(ge=1, description="an event's position")]
                    ) -> RunInfo:
     engine = engine_of(state)
     try:
@@ -131,7 +131,7 @@ async def state_at(state: State, run_id: str,
 
 
 @post("/runs/{run_id:str}/resume", status_code=200, summary="Answer a suspended step")
-async def resume(state: State, run_id: str, data: Resume) -> Resumed:
+async def resume(state: State, run_id: FromPath[str], data: JSONBody[Resume]) -> Resumed:
     """Resumes the run at ``step`` and answers once it settles again: ``resumed``; or
     ``skipped`` (200) with the reason when that step is not waiting, so a retry is
     harmless."""
@@ -144,12 +144,12 @@ async def resume(state: State, run_id: str, data: Resume) -> Resumed:
 
 
 @post("/runs/{run_id:str}/cancel", status_code=200, summary="Cancel a run")
-async def cancel(state: State, run_id: str) -> RunInfo:
+async def cancel(state: State, run_id: FromPath[str]) -> RunInfo:
     return await engine_of(state).cancel_run(run_id, None)
 
 
 @post("/runs/{run_id:str}/pause", status_code=200, summary="Pause a run at its next step")
-async def pause(state: State, run_id: str) -> RunInfo:
+async def pause(state: State, run_id: FromPath[str]) -> RunInfo:
     return await engine_of(state).pause_run(run_id)
 
 

@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 from litestar import get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from durable.engine import Engine
@@ -49,9 +49,9 @@ async def messages(engine: Engine, run_id: str, after: int,
 
 @get("/runs/{run_id:str}/stream", summary="The run's events, live (Server-Sent Events)")
 async def stream(
-    state: State, run_id: str,
-    last_event_id: Annotated[int | None, Parameter(
-        header="Last-Event-ID", ge=0, description="the last position received")] = None,
+    state: State, run_id: FromPath[str],
+    last_event_id: Annotated[int | None, HeaderParameter(
+        name="Last-Event-ID", ge=0, description="the last position received")] = None,
 ) -> ServerSentEvent:
     """Every event of the run from the first (or after ``Last-Event-ID``) until it ends;
     ``id:`` is the event's position."""

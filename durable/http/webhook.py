@@ -21,7 +21,7 @@ import msgspec
 from litestar import post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from durable.engine import Engine
 from durable.errors import NotSuspended
@@ -61,8 +61,8 @@ def _ends_with(path: Path, tail: list[str | int]) -> bool:
 @post("/runs/{run_id:str}/nodes/{node_id:str}/resume", status_code=200,
       summary="Resume a waiting node from a webhook")
 async def resume_node(
-    state: State, run_id: str, node_id: str, data: NodeResume,
-    secret: Annotated[str | None, Parameter(
+    state: State, run_id: FromPath[str], node_id: FromPath[str], data: JSONBody[NodeResume],
+    secret: Annotated[str | None, QueryParameter(
         description="the workflow's webhook secret")] = None,
 ) -> Resumed:
     engine: Engine = state.engine
