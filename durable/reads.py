@@ -31,6 +31,7 @@ from durable.store.types import ListingFilter, ViewStatus
 log = get_logger("durable")
 
 STATUSES = tuple(Status)
+MAX_OFFSET = 2**53  # runs skipped before a page: more than any store holds, less than int64
 
 
 class Reads:
@@ -198,6 +199,8 @@ def make_filter(
             raise ValueError(f"{name} must be an int, not {value!r}")
     if page < 0 or per_page < 1:
         raise ValueError("page must be >= 0 and per_page >= 1")
+    if page * per_page > MAX_OFFSET:
+        raise ValueError(f"page * per_page may be at most {MAX_OFFSET}, not {page * per_page}")
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     for name, text in (("workflow", workflow), ("resource_id", resource_id),

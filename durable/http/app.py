@@ -23,7 +23,7 @@ from litestar.openapi import OpenAPIConfig
 
 from durable.engine import Engine
 from durable.errors import DurableError, EngineClosed
-from durable.http.bodies import Problem
+from durable.http.bodies import STRICT, Problem
 from durable.http.errors import (
     RequestInvalid,
     on_bug,
@@ -94,7 +94,7 @@ def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
     def closing(_: Any, exc: EngineClosed) -> Response[Problem]:
         return Response(Problem("the server is shutting down; try again"), status_code=503)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[v1],
         state=State({"engine": engine}),
         lifespan=[lifespan],
@@ -111,3 +111,8 @@ def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
         openapi_config=OpenAPIConfig(title="durable", version=_version(), path="/schema"),
         debug=False,
     )
+    # Bodies that refuse unknown fields say so (Litestar leaves it out of the schemas).
+    for name, schema in (app.openapi_schema.components.schemas or {}).items():
+        if name in STRICT:
+            schema.additional_properties = False
+    return app

@@ -7,9 +7,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from durable.paths import MAX_NAME
 from durable.results import Event, RunInfo
 
-Step = Annotated[str | list[str | int], msgspec.Meta(
+NAME_PATTERN = "^[^\\x00]+$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN,
+                                   description="non-empty, no NUL character")]
+Step = Annotated[str | list[str | Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(
     description="A suspended step: its id, or its path as a list of ids and indexes")]
 
 
@@ -18,9 +22,9 @@ class StartRun(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queued for this server's worker); otherwise once the run settles."""
 
     input: Any = None
-    run_id: str | None = None
-    resource_id: str | None = None
-    thread_id: str | None = None
+    run_id: Name | None = None
+    resource_id: Name | None = None
+    thread_id: Name | None = None
     initial_state: dict[str, Any] | None = None
     request_context: dict[str, Any] | None = None
     wait: bool = True
@@ -66,3 +70,7 @@ class Problem(msgspec.Struct):
     """Any other error: a sentence saying what went wrong and what to do."""
 
     detail: str
+
+
+STRICT = frozenset({"StartRun", "Resume", "Frame", "NodeResume"})
+"""The request bodies that refuse unknown fields (``forbid_unknown_fields``)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from durable.errors import (
     AmbiguousResume,
@@ -23,6 +24,22 @@ from durable.http.bodies import ErrorItem, Invalid, Problem
 from durable.logs import get_logger
 
 log = get_logger("durable.http")
+
+
+ERRORS: dict[int, ResponseSpec] = {
+    401: ResponseSpec(Problem, description="A bearer token (or webhook secret) is needed",
+                      generate_examples=False),
+    404: ResponseSpec(Problem, description="No such run or workflow", generate_examples=False),
+    409: ResponseSpec(Problem, description="The run is not in a state that allows this",
+                      generate_examples=False),
+    413: ResponseSpec(Problem, description="The body is past the server's limit",
+                      generate_examples=False),
+    422: ResponseSpec(Invalid, description="Something in the request is invalid",
+                      generate_examples=False),
+    503: ResponseSpec(Problem, description="The database is unavailable, or the server "
+                      "is shutting down", generate_examples=False),
+}
+"""Every error a route may answer, for the OpenAPI document."""
 
 
 def loc(source: str | None, key: str | None) -> list[str | int]:

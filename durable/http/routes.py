@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Router, get, post
@@ -12,18 +12,20 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from durable.engine import Engine
 from durable.errors import NotSuspended
-from durable.http.bodies import EventsPage, Resume, Resumed, StartRun
-from durable.http.errors import RequestInvalid
+from durable.http.bodies import NAME_PATTERN, EventsPage, Resume, Resumed, StartRun
+from durable.http.errors import ERRORS, RequestInvalid
 from durable.http.stream import stream
 from durable.http.webhook import resume_node
+from durable.paths import MAX_NAME
 from durable.results import Page, RunInfo, WorkflowInfo
 
 RUN_FIELDS = frozenset(f for f in RunInfo.__struct_fields__)
-Status = Annotated[str | None, QueryParameter(
-    description="pending, running, suspended, paused, succeeded, failed or cancelled")]
-Text = Annotated[str | None, QueryParameter()]
+Status = Annotated[Literal["pending", "running", "suspended", "paused", "succeeded", "failed",
+                           "cancelled"] | None, QueryParameter()]
+Text = Annotated[str | None, QueryParameter(min_length=1, max_length=MAX_NAME,
+                                            pattern=NAME_PATTERN)]
 When = Annotated[datetime | None, QueryParameter(description="ISO 8601; UTC if naive")]
-PageNo = Annotated[int, QueryParameter(ge=0, description="0-based")]
+PageNo = Annotated[int, QueryParameter(ge=0, le=2**53 // 1000, description="0-based")]
 PerPage = Annotated[int, QueryParameter(ge=1, le=1000)]
 
 
@@ -31,27 +33,30 @@ def engine_of(state: State) -> Engine:
     return state.engine  # type: ignore[no-any-return]
 
 
-@get("/workflows", summary="The registered workflows")
+@get("/workflows", responses=ERRORS, summary="The registered workflows")
 async def list_workflows(state: State) -> list[WorkflowInfo]:
     return engine_of(state).workflows()
 
 
-@post("/workflows/{name:str}/runs", status_code=201, summary="Start a run")
+@post("/workflows/{name:str}/runs", responses=ERRORS, status_code=201, summary="Start a run")
 async def start_run(state: State, name: FromPath[str], data: JSONBody[StartRun]) -> RunInfo:
     """Starts a run of workflow ``name`` and answers once it settles (succeeded,
     failed, cancelled, suspended or paused); ``wait: false`` queues it for this
     server's worker and answers at once (status ``pending``)."""
     engine = engine_of(state)
-    if not data.wait:
-        run = await engine.enqueue(
-            name, data.input, run_id=data.run_id, resource_id=data.resource_id,
-            thread_id=data.thread_id, initial_state=data.initial_state,
-            request_context=data.request_context)
-        return await engine.get_run(run.run_id)
-    handle = await engine.create_run(name, run_id=data.run_id, resource_id=data.resource_id,
-                                     thread_id=data.thread_id)
-    return await handle.start(data.input, initial_state=data.initial_state,
-                              request_context=data.request_context)
+    try:
+        if not data.wait:
+            run = await engine.enqueue(
+                name, data.input, run_id=data.run_id, resource_id=data.resource_id,
+                thread_id=data.thread_id, initial_state=data.initial_state,
+                request_context=data.request_context)
+            return await engine.get_run(run.run_id)
+        handle = await engine.create_run(name, run_id=data.run_id,
+                                         resource_id=data.resource_id, thread_id=data.thread_id)
+        return await handle.start(data.input, initial_state=data.initial_state,
+                                  request_context=data.request_context)
+    except ValueError as e:  # input that cannot be stored, a run id of another workflow...
+        raise RequestInvalid(["body"], str(e)) from None
 
 
 async def _filtered(state: State, suspended: bool, status: str | None, workflow: str | None,
@@ -70,7 +75,7 @@ async def _filtered(state: State, suspended: bool, status: str | None, workflow:
         raise RequestInvalid(["query"], str(e)) from None
 
 
-@get("/runs", summary="Runs, newest first")
+@get("/runs", responses=ERRORS, summary="Runs, newest first")
 async def list_runs(
     state: State, status: Status = None, workflow: Text = None, resource_id: Text = None,
     thread_id: Text = None, from_date: When = None, to_date: When = None,
@@ -80,7 +85,8 @@ async def list_runs(
                            to_date, page, per_page)
 
 
-@get("/runs/suspended", summary="Runs waiting for someone, newest suspension first")
+@get("/runs/suspended", responses=ERRORS,
+     summary="Runs waiting for someone, newest suspension first")
 async def list_suspended(
     state: State, workflow: Text = None, resource_id: Text = None, thread_id: Text = None,
     from_date: When = None, to_date: When = None, page: PageNo = 0, per_page: PerPage = 50,
@@ -89,7 +95,7 @@ async def list_suspended(
                            to_date, page, per_page)
 
 
-@get("/runs/{run_id:str}", summary="One run")
+@get("/runs/{run_id:str}", responses=ERRORS, summary="One run")
 async def get_run(
     state: State, run_id: FromPath[str],
     fields: Annotated[str | None, QueryParameter(
@@ -107,7 +113,7 @@ async def get_run(
     return {"run_id": info.run_id, **{f: whole.get(f) for f in wanted}}
 
 
-@get("/runs/{run_id:str}/events", summary="A page of the run's log")
+@get("/runs/{run_id:str}/events", responses=ERRORS, summary="A page of the run's log")
 async def list_events(
     state: State, run_id: FromPath[str],
     after: Annotated[int, QueryParameter(ge=0, description="the last position already seen")] = 0,
@@ -119,7 +125,7 @@ async def list_events(
     return EventsPage(events=events, next=events[-1].position if more else None)
 
 
-@get("/runs/{run_id:str}/state", summary="The run as it stood after an event")
+@get("/runs/{run_id:str}/state", responses=ERRORS, summary="The run as it stood after an event")
 async def state_at(state: State, run_id: FromPath[str],
                    at: Annotated[int, QueryParameter(ge=1, description="an event's position")]
                    ) -> RunInfo:
@@ -130,7 +136,8 @@ async def state_at(state: State, run_id: FromPath[str],
         raise RequestInvalid(["query", "at"], str(e)) from None
 
 
-@post("/runs/{run_id:str}/resume", status_code=200, summary="Answer a suspended step")
+@post("/runs/{run_id:str}/resume", responses=ERRORS,
+      status_code=200, summary="Answer a suspended step")
 async def resume(state: State, run_id: FromPath[str], data: JSONBody[Resume]) -> Resumed:
     """Resumes the run at ``step`` and answers once it settles again: ``resumed``; or
     ``skipped`` (200) with the reason when that step is not waiting, so a retry is
@@ -138,17 +145,21 @@ async def resume(state: State, run_id: FromPath[str], data: JSONBody[Resume]) ->
     engine = engine_of(state)
     try:
         run = await engine.resume_run(run_id, data.data, data.step)
+    except ValueError as e:  # a step path no run can have, data that cannot be stored
+        raise RequestInvalid(["body", "step" if str(e).startswith("step") else "data"],
+                             str(e)) from None
     except NotSuspended as e:
         return Resumed(action="skipped", reason=str(e), run=await engine.get_run(run_id))
     return Resumed(action="resumed", run=run)
 
 
-@post("/runs/{run_id:str}/cancel", status_code=200, summary="Cancel a run")
+@post("/runs/{run_id:str}/cancel", responses=ERRORS, status_code=200, summary="Cancel a run")
 async def cancel(state: State, run_id: FromPath[str]) -> RunInfo:
     return await engine_of(state).cancel_run(run_id, None)
 
 
-@post("/runs/{run_id:str}/pause", status_code=200, summary="Pause a run at its next step")
+@post("/runs/{run_id:str}/pause", responses=ERRORS,
+      status_code=200, summary="Pause a run at its next step")
 async def pause(state: State, run_id: FromPath[str]) -> RunInfo:
     return await engine_of(state).pause_run(run_id)
 

@@ -22,6 +22,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from durable.engine import Engine
 from durable.events import TERMINAL
+from durable.http.errors import ERRORS
 
 LOOK = 0.1
 KEEP_ALIVE = 10.0
@@ -47,7 +48,8 @@ async def messages(engine: Engine, run_id: str, after: int,
         quiet += LOOK
 
 
-@get("/runs/{run_id:str}/stream", summary="The run's events, live (Server-Sent Events)")
+@get("/runs/{run_id:str}/stream", responses=ERRORS,
+     summary="The run's events, live (Server-Sent Events)")
 async def stream(
     state: State, run_id: FromPath[str],
     last_event_id: Annotated[int | None, HeaderParameter(

@@ -26,7 +26,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from durable.engine import Engine
 from durable.errors import NotSuspended
 from durable.http.bodies import Resumed
-from durable.http.errors import RequestInvalid
+from durable.http.errors import ERRORS, RequestInvalid
 from durable.paths import Path
 
 
@@ -58,7 +58,7 @@ def _ends_with(path: Path, tail: list[str | int]) -> bool:
     return len(path) >= len(tail) and list(path[len(path) - len(tail):]) == tail
 
 
-@post("/runs/{run_id:str}/nodes/{node_id:str}/resume", status_code=200,
+@post("/runs/{run_id:str}/nodes/{node_id:str}/resume", responses=ERRORS, status_code=200,
       summary="Resume a waiting node from a webhook")
 async def resume_node(
     state: State, run_id: FromPath[str], node_id: FromPath[str], data: JSONBody[NodeResume],
