@@ -281,3 +281,38 @@ asyncio.run(main())
     listed = json.loads(durable_cli(tmp_path, "--db", postgres_url, "runs", "list",
                                     "--json").stdout)
     assert "ValueError: bad\\x00byte" in listed["runs"][0]["error"]  # escaped, not lost
+
+
+def test_runs_watch_follows_a_run_live_until_it_ends(tmp_path: Path) -> None:
+    """``durable runs watch ID --json`` (the installed entry point) prints each event as
+    it is appended, one JSON line each, and exits 0 once the run succeeded."""
+    import json
+    import shutil
+
+    url = f"sqlite:///{tmp_path / 'watch.db'}"
+    run_id = start_suspended(tmp_path, url)
+    entry = shutil.which("durable", path=str(Path(sys.executable).parent))
+    assert entry is not None
+    watch = subprocess.Popen([entry, "runs", "watch", run_id, "--json", "--db", url],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert watch.stdout is not None
+        seen = [json.loads(watch.stdout.readline()) for _ in range(3)]  # up to the wait
+        assert [e["type"] for e in seen] == ["started", "step_completed", "suspended"]
+        assert watch.poll() is None  # still watching the suspended run
+        resumed = durable_cli(tmp_path, "runs", "resume", run_id, "--data",
+                              '{"approved": true}', "--app", APP, "--db", url)
+        assert resumed.returncode == 0, resumed.stderr
+        rest, err = watch.communicate(timeout=30)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    events = seen + [json.loads(line) for line in rest.splitlines()]
+    assert [e["position"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["type"] == "succeeded" and watch.returncode == 0, err
+    gone = durable_cli(tmp_path, "runs", "watch", "no-such-run", "--db", url)
+    assert gone.returncode != 0 and one_error_line(gone).startswith("error: no run")
+    missing = durable_cli(tmp_path, "runs", "watch", "x", "--db",
+                          f"sqlite:///{tmp_path / 'nothing.db'}")
+    assert missing.returncode != 0 and not (tmp_path / "nothing.db").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
 from durable.cli.app import (
@@ -30,9 +31,19 @@ from durable.cli.app import (
     with_engine,
 )
 from durable.cli.loading import engine_for_app
-from durable.demo import events_table, run_table, runs_table, suspended_table, verify_table
+from durable.demo import (
+    describe_event,
+    events_table,
+    fmt_time,
+    run_table,
+    runs_table,
+    suspended_table,
+    verify_table,
+    waiting_on,
+)
 from durable.demo import make_console as console
 from durable.engine import Engine
+from durable.follow import follow
 from durable.results import RunInfo
 from durable.run import Run
 
@@ -127,6 +138,43 @@ def runs_state(
     if as_json:
         return emit_json(info)
     console().print(run_table(info, title=f"Run {run_id} after event {at}"))
+
+
+@runs_app.command("watch")
+def runs_watch(ctx: typer.Context, run_id: RunIdArg, as_json: JsonOpt = False,
+               db: DbOpt = None) -> None:
+    """Follow a run live: each event as it is appended, and where the run stands, until
+    it ends (exit 0 if it succeeded, 1 otherwise). Ctrl-C stops watching; the run goes
+    on. With --json, one line of JSON per event (as the HTTP stream's data)."""
+    try:
+        status = with_engine(ctx, db, lambda e: _watch(e, run_id, as_json))
+    except KeyboardInterrupt:
+        fail("stopped watching; the run goes on", code=130)
+    raise typer.Exit(0 if status == "succeeded" else 1)
+
+
+async def _watch(engine: Engine, run_id: str, as_json: bool) -> str:
+    info = await engine.get_run(run_id)  # RunNotFound: one line, before anything else
+    if as_json:
+        async for event in follow(engine, run_id):
+            if event is not None:
+                typer.echo(msgspec.json.encode(event).decode())
+        return (await engine.get_run(run_id)).status
+    out = console()
+
+    def line(i: RunInfo) -> str:
+        waiting = f", waiting on {waiting_on(i)}" if i.suspended else ""
+        return f"run {run_id} ({i.workflow}): {i.status} at event {i.position}{waiting}"
+
+    with out.status(line(info)) as shown:
+        async for event in follow(engine, run_id, idle=1.0):
+            if event is not None:
+                out.print(f"{event.position:>5}  {fmt_time(event.timestamp, ms=True)}  "
+                          f"{event.type:<16} {describe_event(event)}", highlight=False)
+            info = await engine.get_run(run_id)
+            shown.update(line(info))
+    out.print(line(info))
+    return info.status
 
 
 @runs_app.command("verify")

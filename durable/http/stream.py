@@ -2,15 +2,12 @@
 
 One message per event (``id:`` its position, ``data:`` the event as one line of
 JSON), from the first event or after ``Last-Event-ID``, until the run's terminal
-event; a comment every ``KEEP_ALIVE`` seconds keeps proxies from closing an idle
-stream. New events are looked for every ``LOOK`` seconds (one indexed read of the
-events after the last one sent), so a client that reconnects with the last id it
-saw misses nothing and sees nothing twice.
+event (see :mod:`durable.follow`); a comment every ``KEEP_ALIVE`` seconds keeps
+proxies from closing an idle stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -21,31 +18,20 @@ from litestar.params import FromPath, HeaderParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from durable.engine import Engine
-from durable.events import TERMINAL
+from durable.follow import follow
 from durable.http.errors import ERRORS
 
-LOOK = 0.1
 KEEP_ALIVE = 10.0
 
 
 async def messages(engine: Engine, run_id: str, after: int,
                    keep_alive: float = KEEP_ALIVE) -> AsyncIterator[ServerSentEventMessage]:
     encode = msgspec.json.Encoder().encode
-    quiet = 0.0
-    while True:
-        events = await engine.history(run_id, after=after)
-        for event in events:
-            yield ServerSentEventMessage(data=encode(event).decode(), id=event.position)
-            after = event.position
-            if event.type in TERMINAL:
-                return
-        if events:
-            quiet = 0.0
-        elif quiet >= keep_alive:
+    async for event in follow(engine, run_id, after, idle=keep_alive):
+        if event is None:
             yield ServerSentEventMessage(comment="keep-alive")
-            quiet = 0.0
-        await asyncio.sleep(LOOK)
-        quiet += LOOK
+        else:
+            yield ServerSentEventMessage(data=encode(event).decode(), id=event.position)
 
 
 @get("/runs/{run_id:str}/stream", responses=ERRORS,

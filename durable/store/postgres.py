@@ -32,7 +32,8 @@ from projections.suspended import SuspendedListing
 # A server that stops answering (a cut link, a host that vanished) is given up on in
 # seconds, not after the kernel's quarter of an hour of retransmissions: the
 # connection fails, the pool makes another, and a fenced holder learns it lost its runs.
-UNREACHABLE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+UNREACHABLE: dict[str, Any] = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 5,
+                               "keepalives_interval": 2,
                                "keepalives_count": 3, "tcp_user_timeout": 10_000}
 
 
