@@ -42,3 +42,13 @@ def test_pages_counts_frames_for_the_engine_and_the_floor() -> None:
     assert engine["appends"] == 5 * 12 and floor["appends"] == 5 * 12
     # an append writes at least its event's page and its index entry; the floor, one row
     assert 2.0 <= engine["frames_per_append"] < 10 and 1.0 <= floor["frames_per_append"] < 2
+
+
+def test_http_load_loses_and_duplicates_no_resume_on_sqlite() -> None:
+    out = _run("benchmarks.http", "--store", "sqlite", "--seconds", "3", "--clients", "5",
+               "--no-write")
+    figures = json.loads(out.split("sqlite ", 1)[1].splitlines()[0])
+    assert figures["runs"] > 0 and figures["requests"] >= 2 * figures["runs"] - 5
+    assert (figures["lost_resumes"], figures["duplicated_resumes"], figures["runs_wrong"],
+            figures["error_count"]) == (0, 0, 0, 0)
+    assert figures["retries_skipped"] > 0 and figures["server_exit"] == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,15 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
+from benchmarks.pg_instance import free_port
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "t0ken-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

@@ -13,9 +13,9 @@ import uvicorn
 from litestar import Litestar, asgi, get
 
 import durable
+from benchmarks.pg_instance import free_port
 from durable.http.app import create_app
 from tests.http_app import register
-from tests.test_http import free_port
 
 
 async def test_the_api_mounted_in_a_host_service_shares_its_engine(tmp_path: Path) -> None:
