@@ -17,7 +17,7 @@ from psycopg import ClientCursor, Cursor
 from psycopg.rows import DictRow
 
 from durable.store.sql import BLOBS_DDL, HeadWrites, check_guards, migrate_heads
-from durable.store.types import Append, listing_changes
+from durable.store.types import Append, limit_checks, listing_changes
 
 if TYPE_CHECKING:
     from durable.store.postgres import PostgresStore
@@ -245,20 +245,12 @@ class _Recorder(PostgresApplicationRecorder):
         if notify:
             curs.executemany(self.notify, [(run_id,) for run_id in notify])
 
-
     def _script_guards(self, script: _Script, appends: Sequence[Append]) -> None:
         """The claims' queue limits as calls of ``durable_check_room`` after the lock and
-        before the heads are written, counting the claims ahead in the batch (as
-        ``guards_admit`` does). A queue without limits checks nothing."""
-        taken: dict[tuple[str, str | None], int] = {}
-        for a in appends:
-            g = a.guard
-            if g is None:
-                continue
-            for key, limit in g.limits():
-                script.execute(self.check_room, (g.queue, key, limit, taken.get((g.queue, key), 0)))
-            for key in {None, g.key}:
-                taken[(g.queue, key)] = taken.get((g.queue, key), 0) + 1
+        before the heads are written (as ``guards_admit`` checks them elsewhere). A queue
+        without limits checks nothing."""
+        for check in limit_checks(appends):
+            script.execute(self.check_room, check)
 
 
 class _Script:

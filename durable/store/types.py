@@ -7,7 +7,7 @@ vocabulary and never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,20 +212,26 @@ class QueueGuard:
         return out
 
 
-def guards_admit(appends: Sequence[Append], running: Callable[[str, str | None], int]) -> bool:
-    """Do the queues of the guarded claims in ``appends`` have room for them all, given
-    ``running(queue, key)``: the runs executing now (key None: the whole queue)?"""
+def limit_checks(appends: Sequence[Append]) -> Iterator[tuple[str, str | None, int, int]]:
+    """What the guarded claims in ``appends`` need: for each limit of each claim, its
+    ``(queue, key or None for the whole queue, limit, claims of it ahead in the batch)``.
+    A claim fits if the runs executing plus those ahead stay under the limit."""
     taken: dict[tuple[str, str | None], int] = {}
     for a in appends:
         g = a.guard
         if g is None:
             continue
         for key, limit in g.limits():
-            if running(g.queue, key) + taken.get((g.queue, key), 0) >= limit:
-                return False
+            yield g.queue, key, limit, taken.get((g.queue, key), 0)
         for key in {None, g.key}:
             taken[(g.queue, key)] = taken.get((g.queue, key), 0) + 1
-    return True
+
+
+def guards_admit(appends: Sequence[Append], running: Callable[[str, str | None], int]) -> bool:
+    """Do the queues of the guarded claims in ``appends`` have room for them all, given
+    ``running(queue, key)``: the runs executing now (key None: the whole queue)?"""
+    return all(running(queue, key) + ahead < limit
+               for queue, key, limit, ahead in limit_checks(appends))
 
 
 @dataclass
