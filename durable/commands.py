@@ -96,8 +96,7 @@ async def taking(rt: Runtime, run: RunLog) -> list[Item] | Literal["elsewhere"] 
     """How this engine takes a run it does not execute, as its log stands: with no claim
     of its own (``[]``: it waits, or is paused), with a ``recovered`` claim (its holder
     stopped), not at all (``ELSEWHERE``: its holder lives, or it is queued and the
-    worker that claims it will take it in; append for it instead).
-    None: its head row is not there yet; look again."""
+    worker that claims it takes it in; append for it). None: no head row yet; look again."""
     if run.status == Status.PENDING:  # a worker's, within its queue's limits
         return ELSEWHERE
     if run.status != Status.RUNNING:

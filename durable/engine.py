@@ -259,7 +259,7 @@ class Engine:
     @_in_use
     async def history(self, run_id: str, *, after: int = 0, limit: int | None = None
                       ) -> list[Event]:
-        """The run's log, oldest first: the events after position ``after``, at most ``limit``."""
+        """The run's log, oldest first: what follows position ``after``, at most ``limit``."""
         return await self._read().history(run_id, after, limit)
 
     @_in_use
