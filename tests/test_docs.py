@@ -18,3 +18,12 @@ def test_documented_code_runs() -> None:
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_cli_reference_page_is_the_commands_own_help() -> None:
+    from durable.cli.reference import page
+
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md")
+    assert committed.read_text() == page(), (
+        "docs/reference/cli.md is stale: python -m durable.cli.reference > "
+        "docs/reference/cli.md")
