@@ -20,6 +20,15 @@ def test_documented_code_runs() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_python_reference_page_is_the_codes_own_signatures_and_docstrings() -> None:
+    from durable.reference import page
+
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "reference" / "python.md")
+    assert committed.read_text() == page(), (
+        "docs/reference/python.md is stale: python -m durable.reference > "
+        "docs/reference/python.md")
+
+
 def test_the_cli_reference_page_is_the_commands_own_help() -> None:
     from durable.cli.reference import page
 
