@@ -13,9 +13,8 @@ expect. So a command first looks at where the run stands:
   taking the run over, the holder takes it in, and a resume waits for the run
   to settle wherever it executes (continuing it here if that holder stops).
 
-Every check (determinism, the target, the data) happens before the append, so
-a refused command writes nothing; a lost race is looked at again from the log.
-"""
+Every check (determinism, the target, the data) happens before the append, so a
+refused command writes nothing; a lost race is looked at again from the log."""
 
 from __future__ import annotations
 

@@ -49,7 +49,6 @@ log = get_logger("durable")
 __all__ = ["Engine", "Run", "WorkflowDef"]
 
 
-
 class Engine:
     """An event-sourced durable execution engine on one store.
 

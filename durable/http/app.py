@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
@@ -23,7 +24,7 @@ from litestar.openapi import OpenAPIConfig
 
 from durable.engine import Engine
 from durable.errors import DurableError, EngineClosed
-from durable.http.bodies import STRICT, Problem
+from durable.http.bodies import Problem
 from durable.http.errors import (
     RequestInvalid,
     on_bug,
@@ -112,7 +113,24 @@ def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
         debug=False,
     )
     # Bodies that refuse unknown fields say so (Litestar leaves it out of the schemas).
+    strict = _refusing_unknown_fields()
     for name, schema in (app.openapi_schema.components.schemas or {}).items():
-        if name in STRICT:
+        if name in strict:
             schema.additional_properties = False
     return app
+
+
+def _refusing_unknown_fields() -> set[str]:
+    """The names of this package's structs declared ``forbid_unknown_fields`` (the
+    OpenAPI document names a body's schema after its struct)."""
+    found: set[str] = set()
+    todo: list[type] = [msgspec.Struct]
+    while todo:
+        subclasses: list[type] = todo.pop().__subclasses__()
+        for sub in subclasses:
+            todo.append(sub)
+            config = getattr(sub, "__struct_config__", None)
+            if sub.__module__.startswith("durable.") and config is not None and (
+                    config.forbid_unknown_fields):
+                found.add(sub.__name__)
+    return found

@@ -70,7 +70,3 @@ class Problem(msgspec.Struct):
     """Any other error: a sentence saying what went wrong and what to do."""
 
     detail: str
-
-
-STRICT = frozenset({"StartRun", "Resume", "Frame", "NodeResume"})
-"""The request bodies that refuse unknown fields (``forbid_unknown_fields``)."""
