@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from durable import children, commands, deliveries, recovery
 from durable import queues as queueing
+from durable.engine_reads import RunReads
 from durable.errors import StoreUnavailable
 from durable.holding import Holding
 from durable.in_use import in_use as _in_use
@@ -25,13 +25,10 @@ from durable.logs import get_logger
 from durable.options import Options
 from durable.owner import Owner
 from durable.paths import Path, check_name
-from durable.reads import Reads, keep_projected, make_filter
+from durable.reads import Reads, keep_projected
 from durable.registry import Registry, WorkflowDef, WorkflowFn
 from durable.results import (
     EngineStats,
-    Event,
-    Page,
-    ReplayCheck,
     RunInfo,
     RunResult,
     WorkflowInfo,
@@ -39,7 +36,6 @@ from durable.results import (
 from durable.run import Run
 from durable.runtime import Runtime
 from durable.store import Store, open_store, resolve_url
-from durable.store.types import ViewStatus
 from durable.timers import Timers
 from durable.watch import Watcher
 from durable.writer import Writer
@@ -49,7 +45,7 @@ log = get_logger("durable")
 __all__ = ["Engine", "Run", "WorkflowDef"]
 
 
-class Engine:
+class Engine(RunReads):
     """An event-sourced durable execution engine on one store.
 
     >>> engine = Engine("sqlite:///orders.db")
@@ -249,65 +245,6 @@ class Engine:
                     f"run {run_id!r} belongs to workflow {head.workflow!r}, not {name!r}"
                 )
         return Run(self, run_id, name, resource_id, thread_id)
-
-    @_in_use
-    async def get_run(self, run_id: str) -> RunInfo:
-        """The run as its log says now; :class:`RunNotFound` if there is none."""
-        return await self._read().get_run(run_id)
-
-    @_in_use
-    async def history(self, run_id: str, *, after: int = 0, limit: int | None = None
-                      ) -> list[Event]:
-        """The run's log, oldest first: what follows position ``after``, at most ``limit``."""
-        return await self._read().history(run_id, after, limit)
-
-    @_in_use
-    async def state_at(self, run_id: str, position: int) -> RunInfo:
-        """The run as it stood after event number ``position`` (1-based)."""
-        return await self._read().state_at(run_id, position)
-
-    @_in_use
-    async def verify(self, run_id: str) -> bool:
-        """Check the run's tamper-evident chain: False if anything stored was altered."""
-        return await self._read().verify(run_id)
-
-    @_in_use
-    async def check_replay(self, run_id: str) -> ReplayCheck:
-        """Replay the run's whole log against today's code, read-only: calls no step and
-        writes nothing; ``ok=False`` where the code would not reproduce the history."""
-        return await self._read().check_replay(run_id)
-
-    @_in_use
-    async def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None,
-        resource_id: str | None = None, thread_id: str | None = None,
-        from_date: datetime | None = None, to_date: datetime | None = None,
-        page: int = 0, per_page: int = 50,
-    ) -> Page:
-        """Runs, newest ``created_at`` first, from the runs index."""
-        f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page,
-                        per_page)
-        return await self._read().list_runs(f)
-
-    @_in_use
-    async def list_suspended_runs(
-        self, *, workflow: str | None = None, resource_id: str | None = None,
-        thread_id: str | None = None, from_date: datetime | None = None,
-        to_date: datetime | None = None, page: int = 0, per_page: int = 50,
-    ) -> Page:
-        """Runs with open suspensions, newest ``suspended_at`` first (from the listing)."""
-        f = make_filter(None, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
-        return await self._read().list_suspended(f)
-
-    @_in_use
-    async def projections(self) -> list[ViewStatus]:
-        """Where each read model stands: its position in the log, and its lag."""
-        return await self._read().projections()
-
-    @_in_use
-    async def rebuild_projections(self) -> list[ViewStatus]:
-        """Drop the read models and build them again from the logs, while runs go on."""
-        return await self._read().rebuild_projections()
 
     # -- commands -------------------------------------------------------------------------
     @_in_use

@@ -24,7 +24,9 @@ def _signature(obj: Any) -> str:
 
 def _members(cls: type) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
-    for name, member in vars(cls).items():
+    # The class's own members, then those of its durable bases (Engine's read calls).
+    own = [c for c in cls.__mro__ if c.__module__.startswith("durable")]
+    for name, member in [item for c in own for item in vars(c).items()]:
         if name.startswith("_") and not (name == "__init__" and cls is durable.Engine):
             continue  # (other classes are made by the engine, not by you)
         if isinstance(member, property | classmethod | staticmethod) or inspect.isfunction(

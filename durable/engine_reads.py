@@ -1,0 +1,89 @@
+"""The engine's calls about what runs did: one run, its history, the listings, and the
+checks of a log (its chain, a replay against today's code).
+
+A base of :class:`durable.engine.Engine`, kept apart from its lifecycle and its
+commands; every call here goes to :class:`durable.reads.Reads`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from durable.in_use import in_use as _in_use
+from durable.reads import Reads, make_filter
+from durable.results import Event, Page, ReplayCheck, RunInfo
+from durable.store.types import ViewStatus
+
+
+class RunReads:
+    """The read calls of :class:`durable.engine.Engine`."""
+
+    _calls: int
+    _quiet: asyncio.Event
+
+    def _runtime(self) -> Any:
+        raise NotImplementedError  # the engine: its runtime, once open
+
+    def _read(self) -> Reads:
+        raise NotImplementedError  # the engine: its reads, once open
+
+    @_in_use
+    async def get_run(self, run_id: str) -> RunInfo:
+        """The run as its log says now; :class:`RunNotFound` if there is none."""
+        return await self._read().get_run(run_id)
+
+    @_in_use
+    async def history(self, run_id: str, *, after: int = 0, limit: int | None = None
+                      ) -> list[Event]:
+        """The run's log, oldest first: what follows position ``after``, at most ``limit``."""
+        return await self._read().history(run_id, after, limit)
+
+    @_in_use
+    async def state_at(self, run_id: str, position: int) -> RunInfo:
+        """The run as it stood after event number ``position`` (1-based)."""
+        return await self._read().state_at(run_id, position)
+
+    @_in_use
+    async def verify(self, run_id: str) -> bool:
+        """Check the run's tamper-evident chain: False if anything stored was altered."""
+        return await self._read().verify(run_id)
+
+    @_in_use
+    async def check_replay(self, run_id: str) -> ReplayCheck:
+        """Replay the run's whole log against today's code, read-only: calls no step and
+        writes nothing; ``ok=False`` where the code would not reproduce the history."""
+        return await self._read().check_replay(run_id)
+
+    @_in_use
+    async def list_runs(
+        self, *, status: str | None = None, workflow: str | None = None,
+        resource_id: str | None = None, thread_id: str | None = None,
+        from_date: datetime | None = None, to_date: datetime | None = None,
+        page: int = 0, per_page: int = 50,
+    ) -> Page:
+        """Runs, newest ``created_at`` first, from the runs index."""
+        f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page,
+                        per_page)
+        return await self._read().list_runs(f)
+
+    @_in_use
+    async def list_suspended_runs(
+        self, *, workflow: str | None = None, resource_id: str | None = None,
+        thread_id: str | None = None, from_date: datetime | None = None,
+        to_date: datetime | None = None, page: int = 0, per_page: int = 50,
+    ) -> Page:
+        """Runs with open suspensions, newest ``suspended_at`` first (from the listing)."""
+        f = make_filter(None, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
+        return await self._read().list_suspended(f)
+
+    @_in_use
+    async def projections(self) -> list[ViewStatus]:
+        """Where each read model stands: its position in the log, and its lag."""
+        return await self._read().projections()
+
+    @_in_use
+    async def rebuild_projections(self) -> list[ViewStatus]:
+        """Drop the read models and build them again from the logs, while runs go on."""
+        return await self._read().rebuild_projections()
