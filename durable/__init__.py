@@ -31,6 +31,7 @@ from durable.errors import (
 )
 from durable.results import (
     Approval,
+    Audit,
     EngineStats,
     Event,
     Page,
@@ -40,6 +41,7 @@ from durable.results import (
     Suspension,
     WorkflowInfo,
 )
+from durable.seal import Seal
 
 if TYPE_CHECKING:
     from durable.context import Context
@@ -69,6 +71,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AmbiguousResume",
     "Approval",
+    "Audit",
     "Context",
     "DurableError",
     "Engine",
@@ -87,6 +90,7 @@ __all__ = [
     "RunInfo",
     "RunNotFound",
     "RunResult",
+    "Seal",
     "StepFailed",
     "StoreUnavailable",
     "Suspension",

@@ -22,7 +22,7 @@ from rich.text import Text
 from durable.engine import Engine
 from durable.examples.orders import register
 from durable.paths import path_key
-from durable.results import Event, RunInfo, RunResult
+from durable.results import Audit, Event, RunInfo, RunResult
 
 WORKFLOW = "approve-order"
 TABLE_STYLE: dict[str, Any] = {"box": box.SIMPLE_HEAD, "show_edge": False, "title_justify": "left",
@@ -117,13 +117,27 @@ def waiting_on(info: RunInfo) -> str:
 def runs_table(runs: Sequence[RunInfo], title: str | None = None) -> Table:
     """One row per run: id, workflow, status, when it was created, what it waits on."""
     table = Table(title=title, **TABLE_STYLE)
-    for name in ("run id", "workflow", "status", "created (UTC)", "waiting on"):
+    for name in ("run id", "workflow", "status", "created (UTC)", "waiting on", "from"):
         table.add_column(name, no_wrap=name in ("run id", "created (UTC)"))
     for r in runs:
         workflow = f"{r.workflow} v{r.version}" if r.version else r.workflow
         table.add_row(r.run_id, Text(workflow), r.status, fmt_time(r.created_at),
-                      Text(waiting_on(r)))
+                      Text(waiting_on(r)), Text(lineage(r, short=True)))
     return table
+
+
+def lineage(r: RunInfo, *, short: bool = False) -> str:
+    """Where a run comes from: a fork's original and position, a continued run's
+    predecessor, a child's parent ("" for a run started on its own)."""
+    def ref(run_id: str) -> str:
+        return run_id[:8] if short else run_id
+    if r.forked_from:
+        return f"fork of {ref(r.forked_from)} at event {r.fork_position}"
+    if r.continued_from:
+        return f"continues {ref(r.continued_from)}"
+    if r.parent_run_id:
+        return f"child of {ref(r.parent_run_id)}"
+    return ""
 
 
 def suspended_table(runs: Sequence[RunInfo], title: str | None = None) -> Table:
@@ -152,7 +166,7 @@ def run_table(info: RunInfo, title: str | None = None) -> Table:
         ("events", info.position),
     ]
     rows += [(k, v) for k, v in (("resource", info.resource_id), ("thread", info.thread_id),
-                                 ("parent run", info.parent_run_id)) if v]
+                                 ("from", lineage(info))) if v]
     for s in info.suspensions:
         rows.append((f"waiting on {path_key(s.path)}",
                      f"{s.kind}, since {fmt_time(s.suspended_at)} UTC: {summarize(s.payload)}"))
@@ -167,13 +181,16 @@ def run_table(info: RunInfo, title: str | None = None) -> Table:
     return table
 
 
-def verify_table(results: dict[str, bool]) -> Table:
-    """Each run id with whether its hash chain is intact."""
-    table = Table(title="Hash chain verification", **TABLE_STYLE)
+def audit_table(audits: list[Audit]) -> Table:
+    """Each run id with what its audit found."""
+    table = Table(title="Audit", **TABLE_STYLE)
     table.add_column("run id", no_wrap=True)
-    table.add_column("chain")
-    for run_id, ok in results.items():
-        table.add_row(run_id, "intact" if ok else "ALTERED")
+    table.add_column("events", justify="right")
+    table.add_column("result")
+    for a in audits:
+        erased = f" ({a.redacted} payloads redacted)" if a.redacted else ""
+        table.add_row(a.run_id, str(a.length),
+                      f"intact{erased}" if a.ok else f"ALTERED at event {a.first_bad}: {a.reason}")
     return table
 
 

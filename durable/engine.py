@@ -17,6 +17,7 @@ from typing import Any
 
 from durable import children, commands, deliveries, recovery
 from durable import queues as queueing
+from durable.engine_history import RunHistory
 from durable.engine_reads import RunReads
 from durable.errors import StoreUnavailable
 from durable.holding import Holding
@@ -45,7 +46,7 @@ log = get_logger("durable")
 __all__ = ["Engine", "Run", "WorkflowDef"]
 
 
-class Engine(RunReads):
+class Engine(RunReads, RunHistory):
     """An event-sourced durable execution engine on one store.
 
     >>> engine = Engine("sqlite:///orders.db")

@@ -11,9 +11,12 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from durable.audit import audit_all
+from durable.audit import seal as audit_seal
 from durable.in_use import in_use as _in_use
 from durable.reads import Reads, make_filter
-from durable.results import Event, Page, ReplayCheck, RunInfo
+from durable.results import Audit, Event, Page, ReplayCheck, RunInfo
+from durable.seal import Seal
 from durable.store.types import ViewStatus
 
 
@@ -47,8 +50,32 @@ class RunReads:
 
     @_in_use
     async def verify(self, run_id: str) -> bool:
-        """Check the run's tamper-evident chain: False if anything stored was altered."""
-        return await self._read().verify(run_id)
+        """Check the run's tamper-evident chain: False if anything stored was altered
+        (:meth:`audit` says where and why)."""
+        return (await self._read().audit(run_id)).ok
+
+    @_in_use
+    async def audit(self, run_id: str, *, against: Seal | None = None) -> Audit:
+        """Check the run's log: its hash chain, its head row, its large results and its
+        snapshot, and (``against``) the length and head hash a seal recorded. ``first_bad``
+        is the first altered, missing or reordered position, ``reason`` says why."""
+        if against is not None and not isinstance(against, Seal):
+            raise TypeError(f"against must be a Seal (engine.seal(), Seal.from_json()), "
+                            f"not {type(against).__name__}")
+        return await self._read().audit(run_id, against)
+
+    @_in_use
+    async def audit_all(self, *, against: Seal | None = None) -> list[Audit]:
+        """:meth:`audit` of every run in the store, read many runs at a time (what
+        ``durable runs verify --all`` does); with ``against``, a sealed run that is gone
+        is not listed here: compare ``against.runs`` with the result."""
+        return await audit_all(self._runtime(), against)
+
+    @_in_use
+    async def seal(self) -> Seal:
+        """Every run's length and head hash now. Keep it outside the database: audited
+        against it, a log cut short or rewritten together with its head is caught."""
+        return await audit_seal(self._runtime())
 
     @_in_use
     async def check_replay(self, run_id: str) -> ReplayCheck:

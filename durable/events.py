@@ -14,7 +14,6 @@ with one ``msgspec`` call per batch, their payloads with one per event type
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,7 +21,9 @@ from typing import Any
 import msgspec
 from msgspec import Raw
 
-GENESIS_HASH = ""
+from durable.hashing import chain_hash
+
+LEGACY_GENESIS = ""  # what the first event of a log written before issue 12 links to
 TOPIC_PREFIX = "durable:"
 
 
@@ -46,6 +47,7 @@ class EventType(StrEnum):
     CONTINUED = "continued"
     RECOVERED = "recovered"
     CLAIMED = "claimed"
+    FORKED = "forked"
     CANCELLED = "cancelled"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -109,6 +111,7 @@ class StepCompleted(Payload, omit_defaults=True, kw_only=True):
     ref: str | None = None
     size: int | None = None
     attempt: int
+    what_if: bool = False  # given to engine.fork(results=): the step's code did not run
 
 
 class StepFailed(Payload):
@@ -213,6 +216,25 @@ class Claimed(Payload):
     queue: str | None = None
 
 
+class Forked(Payload):
+    """``engine.fork``: this run's log begins with events ``1..fork_position`` of run
+    ``forked_from`` (read from there, not copied), and goes on from here. The run's
+    own fields are repeated, so a reader of this event alone (the runs index) knows
+    them; ``results`` are what-if step results by path key, recorded when the code
+    reaches those steps instead of running them."""
+
+    forked_from: str
+    fork_position: int
+    root: str  # the run whose chain this log began as (see durable.chain)
+    status: str  # suspended where the original was, else paused
+    workflow: str
+    version: str | None = None
+    resource_id: str | None = None
+    thread_id: str | None = None
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+    results: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class Cancelled(Payload):
     reason: str | None = None
 
@@ -246,6 +268,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     EventType.CONTINUED: Empty,
     EventType.RECOVERED: Recovered,
     EventType.CLAIMED: Claimed,
+    EventType.FORKED: Forked,
     EventType.CANCELLED: Cancelled,
     EventType.SUCCEEDED: Succeeded,
     EventType.FAILED: Failed,
@@ -269,6 +292,9 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     prev_hash: str
     hash: str
     originator_topic: str | None = None
+    # Set only on an event whose payload was erased (``engine.redact``): the hash the
+    # chain covers, of the payload as it was.
+    data_hash: str | None = None
 
 
 class Event(msgspec.Struct, eq=False, gc=False):
@@ -283,6 +309,7 @@ class Event(msgspec.Struct, eq=False, gc=False):
     prev_hash: str
     hash: str
     originator_topic: str | None = None
+    data_hash: str | None = None  # a redacted event's: the erased payload's hash
     run_id: str = ""
     position: int = 0
     type: EventType = EventType.STARTED
@@ -304,7 +331,14 @@ class Event(msgspec.Struct, eq=False, gc=False):
 
     def stored(self) -> bytes:
         """The envelope bytes a store keeps for this event."""
-        return _encode(Envelope(self.timestamp, self.data, self.prev_hash, self.hash))
+        return _encode(Envelope(self.timestamp, self.data, self.prev_hash, self.hash,
+                                data_hash=self.data_hash))
+
+    def payload_hash(self) -> bytes:
+        """What the chain covers of the payload: its hash, kept apart when it was erased."""
+        if self.data_hash is not None:
+            return bytes.fromhex(self.data_hash)
+        return hashlib.sha256(self.data).digest()
 
     def __repr__(self) -> str:
         return f"Event({self.run_id!r}, {self.position}, {self.type.value!r})"
@@ -312,38 +346,28 @@ class Event(msgspec.Struct, eq=False, gc=False):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and (
             self.run_id, self.position, self.type, self.timestamp, bytes(self.data),
-            self.prev_hash, self.hash) == (
+            self.prev_hash, self.hash, self.data_hash) == (
             other.run_id, other.position, other.type, other.timestamp, bytes(other.data),
-            other.prev_hash, other.hash)
+            other.prev_hash, other.hash, other.data_hash)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def chain_hash(
-    run_id: str, prev_hash: str, topic: str, position: int, timestamp: datetime, data: Raw
-) -> str:
-    """The tamper-evident link: the previous link, and everything stored of this event.
-
-    ``data`` is hashed as the bytes stored, so verifying an event never re-encodes it.
-    """
-    h = hashlib.sha256()
-    h.update(prev_hash.encode())
-    h.update(_encode((run_id, topic, position, timestamp.isoformat(), data)))
-    return h.hexdigest()[:32]
 
 
 def new_event(
     run_id: str, position: int, type_: str, payload: Payload | dict[str, Any], prev_hash: str,
     timestamp: datetime,
 ) -> Event:
-    """Build the next event of a run, linked to the one before it. A ``dict`` payload
-    (tests, tools) is checked against the type's struct."""
+    """Build the next event of a run, linked to the one before it (the first to
+    :func:`genesis_hash`). A ``dict`` payload (tests, tools) is checked against the
+    type's struct."""
     kind = EventType(type_)
     data = Raw(_encode(payload))
     if isinstance(payload, dict):
         payload = _PAYLOAD_DECODERS[kind].decode(data)
-    digest = chain_hash(run_id, prev_hash, TOPICS[kind], position, timestamp, data)
-    return Event(timestamp, data, prev_hash, digest, None, run_id, position, kind, payload)
+    digest = chain_hash(prev_hash, TOPICS[kind], position, timestamp,
+                        hashlib.sha256(data).digest())
+    return Event(timestamp, data, prev_hash, digest, None, None, run_id, position, kind,
+                 payload)
 
 
 def encode_raw(value: Any) -> Raw:
@@ -361,15 +385,3 @@ def provisional(type_: EventType, payload: Payload, timestamp: datetime) -> Even
 
 def decode_raw(raw: Raw) -> Any:
     return _decode_any(raw)
-
-
-def verify_chain(events: Sequence[Event]) -> bool:
-    """Each event links to the one before it, and its hash covers what is stored."""
-    prev = GENESIS_HASH
-    for position, e in enumerate(events, start=1):
-        if e.position != position or e.prev_hash != prev:
-            return False
-        if chain_hash(e.run_id, prev, e.topic, position, e.timestamp, e.data) != e.hash:
-            return False
-        prev = e.hash
-    return True

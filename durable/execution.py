@@ -17,7 +17,7 @@ import asyncio
 import time
 from typing import Any
 
-from durable.codec import storable_text
+from durable.codec import decode, encode, storable_text
 from durable.errors import EngineClosed, NotSuspended, PositionConflict
 from durable.events import (
     Empty,
@@ -70,6 +70,10 @@ class Execution(Intake):
     def _start_step(self, req: Request) -> None:
         req.started = True
         key = path_key(req.path)
+        if key in self.run.what_if:  # engine.fork(results=): recorded, not run
+            raw = encode(self.run.what_if[key])
+            self.inbox.put_nowait(("done", req, decode(raw), 0, raw))
+            return
         task = asyncio.get_running_loop().create_task(
             run_step(self.run_id, req, self.inbox, self.recorded.failures.get(key, 0),
                      self.recorded.interrupted),
@@ -321,6 +325,7 @@ class Execution(Intake):
         for _, req, value, attempt, raw in done:
             self.tasks.pop(path_key(req.path), None)
             data, blob = self.writer.step_result(req.path, raw, attempt)
+            data.what_if = path_key(req.path) in self.run.what_if
             if data.ref is not None:
                 self.blobs[data.ref] = value
             items.append((EventType.STEP_COMPLETED, data))

@@ -26,7 +26,7 @@ class RunLog(BaseAggregate[str]):
     TOPIC = "durable:Run"
     # Bump with an ``upcast_v1_v2(state)`` static method when the folded state gains
     # fields, so snapshots taken before still load.
-    class_version = 4
+    class_version = 5
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -42,6 +42,12 @@ class RunLog(BaseAggregate[str]):
     def upcast_v3_v4(state: dict[str, Any]) -> None:
         state["queue"] = None  # snapshots from before engine.enqueue
         state["queue_key"] = None
+
+    @staticmethod
+    def upcast_v4_v5(state: dict[str, Any]) -> None:
+        state["forked_from"] = None  # snapshots from before engine.fork
+        state["fork_position"] = None
+        state["what_if"] = {}
 
     if TYPE_CHECKING:  # set by apply(); not dataclass fields of the aggregate
         workflow: str
@@ -71,6 +77,9 @@ class RunLog(BaseAggregate[str]):
         parent_path: tuple[str | int, ...] | None
         queue: str | None  # engine.enqueue: the run's queue, and its key in it
         queue_key: str | None
+        forked_from: str | None  # engine.fork: the original, and where the fork was taken
+        fork_position: int | None
+        what_if: dict[str, Any]  # engine.fork(results=): path key -> the result to record
 
     @classmethod
     def begin(cls, e: Event) -> RunLog:
@@ -109,6 +118,25 @@ def _started(run: Any, e: Event) -> None:
     run.parent_path = tuple(p.parent_path) if p.parent_path is not None else None
     run.queue = p.queue
     run.queue_key = p.key
+    run.forked_from = None
+    run.fork_position = None
+    run.what_if = {}
+
+
+def _forked(run: Any, e: Event) -> None:
+    """The fork's own first event: from here on the log is another run's."""
+    p = e.payload
+    run._id = e.run_id
+    run._created_on = e.timestamp
+    run.status = p.status
+    run.forked_from = p.forked_from
+    run.fork_position = p.fork_position
+    run.what_if = dict(p.results)
+    run.pause_pending = False
+    run.parent_run_id = None  # a fork is nobody's child, and no queue's
+    run.parent_path = None
+    run.queue = None
+    run.queue_key = None
 
 
 def _running(run: Any, e: Event) -> None:
@@ -258,6 +286,7 @@ APPLY: dict[str, Callable[[Any, Event], None]] = {
     EventType.CONTINUED: _continued,
     EventType.RECOVERED: _running,
     EventType.CLAIMED: _running,
+    EventType.FORKED: _forked,
     EventType.CANCELLED: _cancelled,
     EventType.SUCCEEDED: _succeeded,
     EventType.FAILED: _failed,

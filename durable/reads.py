@@ -8,21 +8,21 @@ by reading only the events appended since (whoever appended them).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from datetime import UTC, datetime
 
+from durable.audit import audit_run
 from durable.codec import canonical
 from durable.errors import NonDeterminismError, RunNotFound, WorkflowNotFound
-from durable.events import Event as LogEvent
-from durable.events import Status, verify_chain
-from durable.fold import RunLog, RunSnapshot, fold, follow
+from durable.events import Status
+from durable.fold import RunLog, fold, follow
 from durable.logs import get_logger
 from durable.paths import check_name
 from durable.recorded import blob_refs
-from durable.results import Event, Page, ReplayCheck, RunInfo
+from durable.results import Audit, Event, Page, ReplayCheck, RunInfo
 from durable.run_info import info_from, info_from_index, info_from_waiting, to_public
 from durable.runtime import Runtime
+from durable.seal import Seal
 from durable.starts import continued_id
 from durable.steps import ContinueAsNew
 from durable.store.base import Store
@@ -64,59 +64,44 @@ class Reads:
 
     async def history(self, run_id: str, after: int = 0, limit: int | None = None
                       ) -> list[Event]:
-        """The run's log, oldest first; large results inline, as the run saw them."""
+        """The run's log, oldest first; large results inline, as the run saw them. Only
+        the page asked for is read."""
         for name, value in (("after", after), ("limit", limit)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < (0 if name == "after" else 1)):
                 raise ValueError(f"{name} must be a whole number >= {0 if name == 'after' else 1}"
                                  f", not {value!r}")
-        events = (await self.rt.events(run_id))[after:]
-        if limit is not None:
-            events = events[:limit]
+        if after >= MAX_OFFSET:  # past any log (and past what a store's integers hold)
+            after, limit = MAX_OFFSET, 1
+        events = await self.rt.store.read_events(
+            run_id, after, None if limit is None else min(after + limit, MAX_OFFSET))
+        if not events and (after == 0 or not await self.rt.store.read_events(run_id, 0, 1)):
+            raise RunNotFound(run_id)
         blobs = await self.rt.store.read_blobs(blob_refs(events))
         return [to_public(e, blobs) for e in events]
 
     async def state_at(self, run_id: str, position: int) -> RunInfo:
+        """The run after event ``position``: its nearest snapshot at or before it, and the
+        events between (a few hundred at most, however long the log)."""
         if isinstance(position, bool) or not isinstance(position, int):
             raise ValueError(f"position must be an event number (an int), not {position!r}")
-        events = await self.rt.events(run_id)
-        if not 1 <= position <= len(events):
-            raise ValueError(
-                f"position {position} is outside run {run_id!r}'s log (1..{len(events)})"
-            )
-        return info_from(fold(events[:position]), RunInfo)
+        snapshot, events = (await self.rt.store.read_run(run_id, position)
+                            if 1 <= position <= MAX_OFFSET else (None, []))
+        run = fold(events, snapshot.load() if snapshot is not None else None) if (
+            snapshot is not None or events) else None
+        if run is None or run.version != position:
+            length = (await self._current(run_id)).version  # RunNotFound if there is none
+            raise ValueError(f"position {position} is outside run {run_id!r}'s log "
+                             f"(1..{length})")
+        run._id = run_id  # (a fork read before its fork point folds its original's events)
+        return info_from(run, RunInfo)
 
-    async def verify(self, run_id: str) -> bool:
-        """The run's tamper-evident chain holds, and so does everything read beside it.
+    async def audit(self, run_id: str, against: Seal | None = None) -> Audit:
+        return await audit_run(self.rt, run_id, against)
 
-        Each event holds the hash of the one before it; the head row, written with
-        every change of status or holder, says where the log ended then; large
-        results stored apart must match their hash; and the latest snapshot (which
-        ``get_run`` reads instead of the events before it) must equal the fold of
-        the events it stands for.
-        """
-        try:
-            events = await self.rt.events(run_id)
-        except RunNotFound:
-            raise
-        except Exception:  # an event that no longer decodes was altered too
-            log.warning("verify_decode_failed", run_id=run_id, exc_info=True)
-            return False
-        head = await self.rt.store.read_head(run_id)
-        # The head row is written when a run's status or holder changes (its position
-        # may lag the log, never lead it): a log shorter than its head was cut short.
-        if head is None or head.position > len(events) or not verify_chain(events):
-            return False
-        refs = blob_refs(events)
-        blobs = await self.rt.store.read_blobs(refs)
-        if any(hashlib.sha256(blobs.get(h, b"")).hexdigest() != h for h in refs):
-            return False  # a large result stored apart was altered or lost
-        try:
-            snapshot = await self.rt.store.read_snapshot(run_id)
-        except Exception:
-            log.warning("verify_snapshot_decode_failed", run_id=run_id, exc_info=True)
-            return False
-        return snapshot is None or _snapshot_matches(snapshot, events)
+    def forget(self, run_id: str) -> None:
+        """Drop the cached fold of a run whose stored events were rewritten (redact)."""
+        self._runs.pop(run_id, None)
 
     async def check_replay(self, run_id: str) -> ReplayCheck:
         """Replay the run's whole log against today's code, read-only."""
@@ -167,17 +152,6 @@ class Reads:
     async def rebuild_projections(self) -> list[ViewStatus]:
         await self.rt.store.rebuild_views()
         return await self.rt.store.view_status()
-
-
-def _snapshot_matches(snapshot: RunSnapshot, events: list[LogEvent]) -> bool:
-    at = snapshot.originator_version
-    if not 1 <= at <= len(events):
-        return False
-    expected = RunSnapshot.of(fold(events[:at]), snapshot.timestamp)
-    # Compared as loaded: a snapshot taken before the run's state gained a field is
-    # upcast first (RunLog.class_version), as every read of it is.
-    stored = RunSnapshot.of(snapshot.load(), snapshot.timestamp)
-    return bool(canonical(expected.state) == canonical(stored.state))
 
 
 def _ts(d: datetime | None) -> float | None:

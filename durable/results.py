@@ -35,6 +35,8 @@ class RunInfo(msgspec.Struct, kw_only=True):
     thread_id: str | None = None
     parent_run_id: str | None = None
     continued_from: str | None = None
+    forked_from: str | None = None  # engine.fork: the original, and the position forked at
+    fork_position: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     suspended_at: datetime | None = None
@@ -69,6 +71,22 @@ class WorkflowInfo(msgspec.Struct, frozen=True):
 class Approval(msgspec.Struct, frozen=True):
     approved: bool
     reason: str | None = None
+
+
+class Audit(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``engine.audit`` found: ``ok``, or the first bad position and why.
+
+    ``length`` and ``head_hash`` are where the run's chain ends now; ``redacted``
+    counts the events whose payload was erased (their hash is kept, their
+    content can no longer be checked)."""
+
+    run_id: str
+    ok: bool
+    length: int
+    head_hash: str | None
+    first_bad: int | None = None
+    reason: str | None = None
+    redacted: int = 0
 
 
 class ReplayCheck(msgspec.Struct, frozen=True):

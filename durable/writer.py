@@ -26,7 +26,6 @@ from msgspec import Raw
 
 from durable.errors import PositionConflict
 from durable.events import (
-    GENESIS_HASH,
     Event,
     EventType,
     Payload,
@@ -35,7 +34,8 @@ from durable.events import (
     StepCompleted,
     new_event,
 )
-from durable.fold import RunLog, RunSnapshot, follow
+from durable.fold import RunLog, RunSnapshot, fold, follow
+from durable.hashing import genesis_hash
 from durable.logs import get_logger
 from durable.owner import Owner
 from durable.paths import Path, path_key
@@ -52,10 +52,10 @@ LIFECYCLE = frozenset({
     EventType.STARTED, EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
     EventType.EVENT_SENT, EventType.EVENT_RECEIVED, EventType.CHILD_STARTED,
     EventType.CHILD_ENDED, EventType.RECOVERED, EventType.CLAIMED, EventType.PAUSED,
-    EventType.CONTINUED, EventType.WITHDRAWN,
+    EventType.CONTINUED, EventType.WITHDRAWN, EventType.FORKED,
     EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 # Appends of these change the open suspensions (the listing's rows).
-_TOUCH = frozenset({EventType.SUSPENDED, EventType.RESUMED, EventType.TIMER_FIRED,
+_TOUCH = frozenset({EventType.SUSPENDED, EventType.FORKED, EventType.RESUMED, EventType.TIMER_FIRED,
                     EventType.EVENT_RECEIVED, EventType.CHILD_SUSPENDED,
                     EventType.CHILD_ENDED,
                     EventType.WITHDRAWN, EventType.SUCCEEDED, EventType.FAILED,
@@ -118,7 +118,8 @@ class Writer:
 
         Raises :class:`PositionConflict` if the run exists already.
         """
-        event = new_event(run_id, 1, EventType.STARTED, data, GENESIS_HASH, datetime.now(UTC))
+        event = new_event(run_id, 1, EventType.STARTED, data, genesis_hash(run_id),
+                          datetime.now(UTC))
         run = RunLog.begin(event)
         tail = Tail(run)
         head = self._head(run, hold=hold)
@@ -214,6 +215,23 @@ class Writer:
         """What others appended after ``tail``."""
         return await self.store.read_events(tail.run_id, after=tail.position)
 
+    async def load(self, run_id: str, events: list[Event], blobs: dict[str, bytes]) -> None:
+        """Write a whole log brought from another store (``engine.import_run``), its events
+        as they were stored there; nobody holds the run. :class:`PositionConflict` if the
+        run exists."""
+        run = fold(events)
+        await self.store.append(Append(
+            run_id=run_id, expected=0, events=events, head=self._head(run, hold=False),
+            suspensions=open_rows(run), blobs=blobs))
+        self._log(events[-1:], run)
+
+    async def rewrite(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
+                      index: tuple[bytes | None, bytes | None]) -> None:
+        """Store a finished run's events with their payloads erased (``engine.redact``:
+        the one change to a stored event; its links and hashes stay as they were)."""
+        await self.store.redact(run_id, rewritten, blobs, index)
+        log.info("run_redacted", run_id=run_id, events=len(rewritten))
+
     async def release(self, run_id: str) -> bool:
         """Say that this engine no longer executes the run: any engine may claim it now."""
         released = await self.store.release(run_id, self.owner().id)
@@ -291,6 +309,8 @@ def head_row(run: RunLog, owner: Owner | None, lease_seconds: float) -> Head:
         lease_until=time.time() + lease_seconds if owner else None,
         queue=run.queue,
         queue_key=run.queue_key,
+        forked_from=run.forked_from,
+        fork_position=run.fork_position,
     )
 
 

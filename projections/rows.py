@@ -18,6 +18,15 @@ from durable.store.types import IndexRow, printable
 def fold_row(row: IndexRow | None, event: Event, notification_id: int) -> IndexRow:
     """The row after ``event``; ``row`` is None before a run's ``started``."""
     ts = event.timestamp.timestamp()
+    if row is None and event.type is EventType.FORKED:  # a fork's own first event
+        p = event.payload
+        return IndexRow(
+            run_id=event.run_id, workflow=p.workflow, version=p.version, status=p.status,
+            resource_id=p.resource_id, thread_id=p.thread_id, parent_run_id=None,
+            created_at=ts, updated_at=ts, position=event.position, output=None, error=None,
+            state=encode(p.state), seq=notification_id, forked_from=p.forked_from,
+            fork_position=p.fork_position,
+        )
     if row is None:
         if event.type is not EventType.STARTED:
             raise ValueError(f"run {event.run_id!r}: the index met {event.type} before started")
@@ -31,6 +40,11 @@ def fold_row(row: IndexRow | None, event: Event, notification_id: int) -> IndexR
             state=encode(shell.state), seq=notification_id,
             continued_from=shell.continued_from,
         )
+    if event.type is EventType.FORKED:  # (an imported fork: its log is all its own)
+        p = event.payload
+        row.status, row.forked_from, row.fork_position = p.status, p.forked_from, p.fork_position
+        row.updated_at, row.position = ts, event.position
+        return row
     if event.type not in _CHANGES_ROW:  # a step, a suspension: only time and position move
         row.status = _STATUS_AFTER.get(event.type, row.status)
         row.updated_at = ts

@@ -62,7 +62,9 @@ class RunsIndex:
                 error TEXT,
                 state {d.blob},
                 seq {d.bigint} NOT NULL,
-                continued_from TEXT
+                continued_from TEXT,
+                forked_from TEXT,
+                fork_position {d.bigint}
             )""",
             f"""CREATE TABLE IF NOT EXISTS {self.tracking} (
                 name TEXT PRIMARY KEY,
@@ -207,7 +209,8 @@ class RunsIndex:
 
     def migrate(self, cur: Any) -> None:
         """Add the columns a table made by an older version lacks (after ``ddl()``)."""
-        for column in ("continued_from",):
+        for column, kind in (("continued_from", "TEXT"), ("forked_from", "TEXT"),
+                             ("fork_position", self.d.bigint)):
             # Looked up first: ALTER TABLE locks the table even when it has nothing to do,
             # and engines opening while others catch the index up would deadlock on it.
             if self.d.name == "postgres":
@@ -217,7 +220,7 @@ class RunsIndex:
                 cur.execute(f"PRAGMA table_info({self.table})")
             if column not in {r["attname"] if self.d.name == "postgres" else r[1]
                               for r in cur.fetchall()}:
-                cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} TEXT")
+                cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} {kind}")
 
     def count(self, cur: Any) -> int:
         cur.execute(f"SELECT COUNT(*) AS n FROM {self.table}")

@@ -138,7 +138,7 @@ def test_runs_verify(demo_dir: tuple[Path, str]) -> None:
     assert "intact" in done.stdout
     every = durable_cli(cwd, "runs", "verify", "--all", "--json")
     assert every.returncode == 0
-    assert all(r["valid"] for r in json.loads(every.stdout))
+    assert all(r["ok"] and r["first_bad"] is None for r in json.loads(every.stdout))
 
 
 def test_unknown_run_is_one_line_on_stderr(demo_dir: tuple[Path, str]) -> None:

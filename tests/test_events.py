@@ -10,16 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durable.bulk_decode import decode_payloads, decode_rows, decode_run_rows
+from durable.chain import verify_chain
 from durable.events import (
-    GENESIS_HASH,
     PAYLOADS,
     Event,
     EventType,
     decode_raw,
     new_event,
-    verify_chain,
 )
 from durable.fold import fold
+from durable.hashing import genesis_hash
 from durable.store.types import to_stored
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -74,6 +74,10 @@ def payloads(draw: Any) -> tuple[str, dict[str, Any]]:
         EventType.PAUSE_REQUESTED: {}, EventType.PAUSED: {}, EventType.CONTINUED: {},
         EventType.RECOVERED: {"owner": "o2", "previous": "o1"},
         EventType.CLAIMED: {"owner": "o2", "queue": "default"},
+        EventType.FORKED: {"forked_from": "orig", "fork_position": 3, "root": "run",
+                           "status": draw(st.sampled_from(["paused", "suspended"])),
+                           "workflow": "w", "state": {"k": draw(values)},
+                           "results": {"a.0": draw(values)}},
         EventType.CANCELLED: {"reason": draw(st.text())},
         EventType.SUCCEEDED: {"output": draw(values)},
         EventType.FAILED: {"error": draw(st.text()), "error_type": "ValueError"},
@@ -86,7 +90,7 @@ def logs(draw: Any) -> list[Event]:
     events = [new_event("run", 1, EventType.STARTED,
                         {"workflow": "w", "version": None, "input": draw(values), "state": {},
                          "request_context": {}, "resource_id": None, "thread_id": None,
-                         "parent_run_id": None, "seed": 7}, GENESIS_HASH, T0)]
+                         "parent_run_id": None, "seed": 7}, genesis_hash("run"), T0)]
     for i, (kind, data) in enumerate(draw(st.lists(payloads(), max_size=25)), start=2):
         events.append(new_event("run", i, kind, data, events[-1].hash,
                                 T0 + timedelta(milliseconds=i)))

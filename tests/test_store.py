@@ -21,8 +21,9 @@ from eventsourcing.persistence import IntegrityError
 
 import durable
 from durable.errors import PositionConflict
-from durable.events import GENESIS_HASH, Event, new_event
+from durable.events import Event, new_event
 from durable.fold import fold
+from durable.hashing import genesis_hash
 from durable.store import open_store
 from durable.store.base import Store
 from durable.store.recorder import RecorderStore
@@ -40,14 +41,14 @@ from tests.conftest import row_values
 T0 = 1_700_000_000.0
 
 
-def event(run_id: str, position: int, prev_hash: str = GENESIS_HASH, **data: Any) -> Event:
+def event(run_id: str, position: int, prev_hash: str | None = None, **data: Any) -> Event:
     if position == 1:
         return new_event(
             run_id,
             1,
             "started",
             {"workflow": "wf", "input": data or None},
-            prev_hash,
+            prev_hash if prev_hash is not None else genesis_hash(run_id),
             datetime.fromtimestamp(T0, UTC),
         )
     return new_event(
@@ -55,7 +56,7 @@ def event(run_id: str, position: int, prev_hash: str = GENESIS_HASH, **data: Any
         position,
         "step_completed",
         {"path": [f"s{position}"], "result": data or None, "attempt": 0},
-        prev_hash,
+        prev_hash or "",
         datetime.fromtimestamp(T0 + position, UTC),
     )
 
@@ -112,7 +113,7 @@ class Logs:
     def next(self, run_id: str, *items: tuple[str, dict[str, Any], float]) -> Append:
         """The append of ``(type, data, timestamp)`` items after what ``run_id`` holds."""
         prior = self.events.setdefault(run_id, [])
-        prev = prior[-1].hash if prior else GENESIS_HASH
+        prev = prior[-1].hash if prior else genesis_hash(run_id)
         events = []
         for type_, data, at in items:
             e = new_event(run_id, len(prior) + len(events) + 1, type_, data, prev,

@@ -12,9 +12,11 @@ import sys
 
 import typer
 
+from durable.cli import audit as _audit  # noqa: F401 - registers its commands
 from durable.cli import projections as _projections  # noqa: F401 - registers its commands
 from durable.cli import runs as _runs  # noqa: F401 - registers its commands
 from durable.cli import serve as _serve  # noqa: F401 - registers its command
+from durable.cli import travel as _travel  # noqa: F401 - registers its commands
 from durable.cli import worker as _worker  # noqa: F401 - registers its command
 from durable.cli.app import DbOpt, app, with_engine
 from durable.demo import make_console as console

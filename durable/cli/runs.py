@@ -38,7 +38,6 @@ from durable.demo import (
     run_table,
     runs_table,
     suspended_table,
-    verify_table,
     waiting_on,
 )
 from durable.demo import make_console as console
@@ -175,36 +174,6 @@ async def _watch(engine: Engine, run_id: str, as_json: bool) -> str:
             shown.update(line(info))
     out.print(line(info))
     return info.status
-
-
-@runs_app.command("verify")
-def runs_verify(
-    ctx: typer.Context,
-    run_id: OptionalRunIdArg = None,
-    all_runs: Annotated[bool, typer.Option("--all", help="Verify every run.")] = False,
-    as_json: JsonOpt = False,
-    db: DbOpt = None,
-) -> None:
-    """Check runs' tamper-evident hash chains; exits 1 if any was altered."""
-    if (run_id is None) == (not all_runs):
-        fail("give either a run id or --all", 2)
-    results = with_engine(ctx, db, lambda e: verify_runs(e, run_id))
-    bad = [r for r, ok in results.items() if not ok]
-    if as_json:
-        emit_json([{"run_id": r, "valid": ok} for r, ok in results.items()])
-    else:
-        console().print(verify_table(results))
-    if bad:
-        fail(f"{len(bad)} of {len(results)} run(s) failed verification: their stored "
-             f"history was altered ({', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''})")
-
-
-async def verify_runs(engine: Engine, run_id: str | None) -> dict[str, bool]:
-    """``{run_id: chain is intact}`` for one run, or every run when ``run_id`` is None."""
-    if run_id is not None:
-        return {run_id: await engine.verify(run_id)}
-    ids = [info.run_id for info in await all_runs(engine)]
-    return {rid: await engine.verify(rid) for rid in ids}
 
 
 async def all_runs(engine: Engine, per_page: int = 500) -> list[RunInfo]:

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from durable.engine import Engine
 from durable.errors import NotSuspended
+from durable.http import history
 from durable.http.bodies import NAME_PATTERN, EventsPage, Resume, Resumed, StartRun
 from durable.http.errors import ERRORS, RequestInvalid
 from durable.http.stream import stream
@@ -166,5 +167,5 @@ async def pause(state: State, run_id: FromPath[str]) -> RunInfo:
 
 v1 = Router("/v1", route_handlers=[
     list_workflows, start_run, list_runs, list_suspended, get_run, list_events, state_at,
-    resume, cancel, pause, stream, resume_node,
+    resume, cancel, pause, stream, resume_node, *history.ROUTES,
 ])

@@ -66,8 +66,11 @@ class Store(ABC):
         """Write atomically, or raise ``PositionConflict`` and write nothing."""
 
     @abstractmethod
-    async def read_events(self, run_id: str, after: int = 0) -> list[Event]:
-        """The run's events after position ``after``, in one query."""
+    async def read_events(self, run_id: str, after: int = 0, upto: int | None = None
+                          ) -> list[Event]:
+        """The run's events in ``(after, upto]`` (``upto`` None: to the end), in one query
+        (two more for a fork read from before its fork point: its first events are its
+        original's, read from there)."""
 
     async def read_logs(self, run_ids: Sequence[str]) -> dict[str, list[Event]]:
         """The whole logs of several runs (those that have one), read together where the
@@ -76,19 +79,39 @@ class Store(ABC):
         return {r: log for r, log in zip(run_ids, logs, strict=True) if log}
 
     @abstractmethod
-    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:
-        """The run's latest snapshot (if any) and the events after it."""
+    async def read_run(self, run_id: str, upto: int | None = None
+                       ) -> tuple[RunSnapshot | None, list[Event]]:
+        """The run's latest snapshot (if any; ``upto``: its nearest at or before that
+        position) and the events after it (up to ``upto``)."""
 
     @abstractmethod
     async def read_snapshot(self, run_id: str) -> RunSnapshot | None:
         """The run's latest snapshot, or None."""
 
+    async def read_snapshots(self, run_ids: Sequence[str]) -> dict[str, RunSnapshot]:
+        """The latest snapshot of each of these runs (those that have one)."""
+        found = await asyncio.gather(*(self.read_snapshot(r) for r in run_ids))
+        return {r: s for r, s in zip(run_ids, found, strict=True) if s is not None}
+
     @abstractmethod
     async def save_snapshot(self, snapshot: RunSnapshot) -> None:
-        """Store a snapshot and prune the older ones of that run."""
+        """Store a snapshot and prune the older ones of that run, but for one in every
+        ``KEPT_SNAPSHOT_EVERY`` positions (``engine.state_at`` starts from them)."""
 
     @abstractmethod
     async def read_blobs(self, hashes: list[str]) -> dict[str, bytes]: ...
+
+    @abstractmethod
+    async def log_ends(self) -> dict[str, tuple[int, str]]:
+        """Every run's last stored position and the hash there, read at one moment."""
+
+    @abstractmethod
+    async def redact(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
+                     index: tuple[bytes | None, bytes | None]) -> None:
+        """Erase a finished run's payloads, in one transaction: store the ``rewritten``
+        event states by position, drop its snapshots, set its runs-index ``(output,
+        state)``, and delete the ``blobs`` no other run's events refer to. Where the
+        database keeps deleted content (SQLite's free pages, its WAL), overwrite it."""
 
     # -- heads: who holds a run ---------------------------------------------------------
     @abstractmethod

@@ -53,6 +53,7 @@ class _Recorder(POPOApplicationRecorder):
             raise IntegrityError("a claimed run's queue has no room")
         ids = super()._update_table(stored_events, **kwargs)
         for a in appends:
+            self.store.blobs.update(a.blobs)
             if a.head is None:  # status and owner unchanged: the row is not written
                 continue
             old = self.store.heads.get(a.run_id)
@@ -63,7 +64,6 @@ class _Recorder(POPOApplicationRecorder):
                     for column in OWNER_COLUMNS:
                         setattr(head, column, getattr(old, column))
             self.store.heads[a.run_id] = head
-            self.store.blobs.update(a.blobs)
         self.store.views.write_listing(listing_changes(appends))
         return ids
 
@@ -97,12 +97,40 @@ class MemoryStore(RecorderStore):
     def _close_sync(self) -> None:
         pass
 
-    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
+    def _prune_snapshots_sync(self, run_id: str, since: int, below: int) -> None:
         rec = self.snapshots
         with rec._database_lock:
             index = rec._stored_events_index.get(run_id, {})
-            for version in [v for v in index if v < below]:
+            for version in [v for v in index if since <= v < below]:
                 rec._stored_events[index.pop(version)] = None  # lookups go by the index
+
+    def _log_ends_sync(self) -> dict[str, tuple[int, str]]:
+        rec = self.recorder
+        with rec._database_lock:
+            last = [rec._stored_events[max(index.items())[1]]
+                    for index in rec._stored_events_index.values() if index]
+        events = self._to_events(last)
+        return {e.run_id: (e.position, e.hash) for e in events}
+
+    def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
+                     index: tuple[bytes | None, bytes | None]) -> None:
+        rec = self.recorder
+        with rec._database_lock:
+            where = rec._stored_events_index.get(run_id, {})
+            for at, state in rewritten.items():
+                old = rec._stored_events[where[at]]
+                rec._stored_events[where[at]] = StoredEvent(
+                    originator_id=old.originator_id, originator_version=old.originator_version,
+                    topic=old.topic, state=state)
+            self._prune_snapshots_sync(run_id, 0, 2**62)
+            row = self.views.index.get(run_id)
+            if row is not None:
+                row.output, row.state = index
+            for h in blobs:
+                token = h.encode()
+                if not any(s is not None and s.originator_id != run_id and token in s.state
+                           for s in rec._stored_events):
+                    self.blobs.pop(h, None)
 
     def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
         with self.recorder._database_lock:
@@ -203,8 +231,7 @@ class MemoryStore(RecorderStore):
             for run_id, head in self.heads.items():
                 if head.status in TERMINAL:
                     continue
-                events = self._to_events(self.recorder.select_events(run_id))
-                run = fold(events)
+                run = fold(self._read_events_sync(run_id, 0))
                 self.views.write_listing([(head, open_rows(run))])
         self._catch_up_sync()
 

@@ -22,12 +22,10 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Mapper
 
-from durable.bulk_decode import decode_rows
 from durable.codec import MsgpackTranscoder
 from durable.errors import PositionConflict
-from durable.events import Event
-from durable.fold import RunSnapshot
 from durable.store.base import Store
+from durable.store.log_reads import LogReads
 from durable.store.types import (
     Append,
     DueTimer,
@@ -53,7 +51,7 @@ class _Job:
     fut: asyncio.Future[Any]
 
 
-class RecorderStore(Store):
+class RecorderStore(LogReads, Store):
     """Subclasses give the recorder and the SQL for heads and suspensions; this class
     owns the writer thread, the batching and the fallback on conflict."""
 
@@ -97,16 +95,12 @@ class RecorderStore(Store):
         self._insert_sync([append])
         return True
 
-    def _select_rows_sync(self, run_id: str, after: int) -> list[tuple[str, int, str, bytes]]:
-        """The run's stored rows after ``after``, as ``(run, position, topic, state)``."""
-        return [(s.originator_id, s.originator_version, s.topic, s.state)
-                for s in self.recorder.select_events(run_id, gt=after or None)]
-
     @abstractmethod
     def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]: ...
 
     @abstractmethod
-    def _prune_snapshots_sync(self, run_id: str, below: int) -> None: ...
+    def _prune_snapshots_sync(self, run_id: str, since: int, below: int) -> None:
+        """Delete the run's snapshots at positions in ``[since, below)``."""
 
     @abstractmethod
     def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]: ...
@@ -271,21 +265,6 @@ class RecorderStore(Store):
             raise RuntimeError("the store is not open: use 'async with engine:' first")
         return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
 
-    async def read_events(self, run_id: str, after: int = 0) -> list[Event]:
-        return await self._read(self._read_events_sync, run_id, after)  # type: ignore[no-any-return]
-
-    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
-        return decode_rows(self._select_rows_sync(run_id, after))
-
-    async def read_logs(self, run_ids: Sequence[str]) -> dict[str, list[Event]]:
-        if not run_ids:
-            return {}
-        return await self._read(self._read_logs_sync, list(run_ids))  # type: ignore[no-any-return]
-
-    def _read_logs_sync(self, run_ids: list[str]) -> dict[str, list[Event]]:
-        """One reader-thread hop for all; a store may read them in one query."""
-        return {r: log for r in run_ids if (log := self._read_events_sync(r, 0))}
-
     async def read_head(self, run_id: str) -> Head | None:
         return (await self.read_heads([run_id])).get(run_id)
 
@@ -295,31 +274,19 @@ class RecorderStore(Store):
             return {}
         return await self._read(self._heads_sync, ids)  # type: ignore[no-any-return]
 
-    async def read_run(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:
-        return await self._read(self._read_run_sync, run_id)  # type: ignore[no-any-return]
+    async def log_ends(self) -> dict[str, tuple[int, str]]:
+        return await self._read(self._log_ends_sync)  # type: ignore[no-any-return]
 
-    def _read_snapshot_sync(self, run_id: str) -> RunSnapshot | None:
-        found = self.snapshots.select_events(run_id, desc=True, limit=1)
-        return self.mapper.to_domain_event(found[0]) if found else None  # type: ignore[return-value]
+    @abstractmethod
+    def _log_ends_sync(self) -> dict[str, tuple[int, str]]: ...
 
-    def _read_run_sync(self, run_id: str) -> tuple[RunSnapshot | None, list[Event]]:
-        # Events are never deleted, so a snapshot pruned between these two reads
-        # still leaves every event after the one we read.
-        snapshot = self._read_snapshot_sync(run_id)
-        after = snapshot.originator_version if snapshot is not None else 0
-        return snapshot, self._read_events_sync(run_id, after)
+    async def redact(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
+                     index: tuple[bytes | None, bytes | None]) -> None:
+        await self._on_writer(lambda: self._redact_sync(run_id, rewritten, blobs, index))
 
-    async def read_snapshot(self, run_id: str) -> RunSnapshot | None:
-        return await self._read(self._read_snapshot_sync, run_id)  # type: ignore[no-any-return]
-
-    async def save_snapshot(self, snapshot: RunSnapshot) -> None:
-        await self._on_writer(lambda: self._save_snapshot_sync(snapshot))
-
-    def _save_snapshot_sync(self, snapshot: RunSnapshot) -> None:
-        # IntegrityError: that position was snapshotted already (another engine, a retry)
-        with contextlib.suppress(IntegrityError):
-            self.snapshots.insert_events([self.mapper.to_stored_event(snapshot)])
-        self._prune_snapshots_sync(snapshot.originator_id, snapshot.originator_version)
+    @abstractmethod
+    def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
+                     index: tuple[bytes | None, bytes | None]) -> None: ...
 
     async def read_blobs(self, hashes: list[str]) -> dict[str, bytes]:
         if not hashes:

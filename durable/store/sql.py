@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from durable.bulk import without_gc
 from durable.bulk_decode import decode_rows
 from durable.events import TERMINAL, Event
-from durable.fold import fold
+from durable.fold import RunSnapshot, fold
 from durable.store.recorder import RecorderStore
 from durable.store.types import (
     HEAD_COLUMNS,
@@ -39,13 +39,14 @@ BLOBS_DDL = "CREATE TABLE IF NOT EXISTS {t} (hash TEXT PRIMARY KEY, data {blob} 
 
 # What a listing page shows of each run's head row: fetched by position, not by name.
 PAGE_HEAD_COLUMNS = ("run_id", "workflow", "version", "status", "position", "parent_run_id",
-                     "created_at", "updated_at")
+                     "created_at", "updated_at", "forked_from", "fork_position")
 
 
 def page_head(row: Sequence[Any]) -> Head:
-    run_id, workflow, version, status, position, parent, created, updated = row
+    run_id, workflow, version, status, position, parent, created, updated, origin, at = row
     return Head(run_id=run_id, workflow=workflow, version=version, status=status,
-                position=position, parent_run_id=parent, created_at=created, updated_at=updated)
+                position=position, parent_run_id=parent, created_at=created, updated_at=updated,
+                forked_from=origin, fork_position=at)
 
 
 class SQLStore(RecorderStore):
@@ -81,16 +82,22 @@ class SQLStore(RecorderStore):
         return decode_rows([(r["originator_id"], r["originator_version"], r["topic"],
                              r["state"]) for r in rows])
 
-    def _events_of(self, c: Any, run_id: str, after: int = 0) -> list[Event]:
+    def _events_of(self, c: Any, run_id: str, after: int = 0, upto: int | None = None,
+                   limit: int | None = None) -> list[Event]:
+        """The events stored under the run's own id in ``(after, upto]``."""
+        bound = " AND originator_version <= ?" if upto is not None else ""
+        first = f" LIMIT {int(limit)}" if limit is not None else ""
         c.execute(self.dialect.sql(
             "SELECT originator_id, originator_version, topic, state FROM "
-            f"{self.index.events} WHERE originator_id = ? AND originator_version > ? "
-            "ORDER BY originator_version"), (run_id, after))
+            f"{self.index.events} WHERE originator_id = ? AND originator_version > ?{bound} "
+            f"ORDER BY originator_version{first}"),
+            (run_id, after) if upto is None else (run_id, after, upto))
         return self._to_events(c.fetchall())
 
-    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
+    def _own_events_sync(self, run_id: str, after: int, upto: int | None = None,
+                         limit: int | None = None) -> list[Event]:
         with self._reading() as c, without_gc():  # one query, one decode call
-            return self._events_of(c, run_id, after)
+            return self._events_of(c, run_id, after, upto, limit)
 
     # -- heads, snapshots, blobs -------------------------------------------------------
     def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]:
@@ -149,14 +156,90 @@ class SQLStore(RecorderStore):
                 + " WHERE run_id = ? AND owner_id = ?"), (run_id, owner_id))
             return bool(c.rowcount)
 
-    def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
+    def _prune_snapshots_sync(self, run_id: str, since: int, below: int) -> None:
         self._execute(f"DELETE FROM {self._t('durable_snapshots')} WHERE originator_id = ? "
-                      "AND originator_version < ?", (run_id, below))
+                      "AND originator_version >= ? AND originator_version < ?",
+                      (run_id, since, below))
 
     def _blobs_sync(self, hashes: list[str]) -> dict[str, bytes]:
         rows = self._query(f"SELECT hash, data FROM {self._t('durable_blobs')} WHERE hash IN "
                            f"({', '.join('?' for _ in hashes)})", hashes)
         return {r["hash"]: bytes(r["data"]) for r in rows}
+
+    def _read_logs_sync(self, run_ids: list[str]) -> dict[str, list[Event]]:
+        """Several runs' logs in one query per 500 runs."""
+        logs: dict[str, list[Event]] = {}
+        with self._reading() as c, without_gc():
+            for i in range(0, len(run_ids), 500):
+                chunk = run_ids[i:i + 500]
+                c.execute(self.dialect.sql(
+                    "SELECT originator_id, originator_version, topic, state FROM "
+                    f"{self.index.events} WHERE originator_id IN "
+                    f"({', '.join('?' for _ in chunk)}) "
+                    "ORDER BY originator_id, originator_version"), chunk)
+                for e in self._to_events(c.fetchall()):
+                    logs.setdefault(e.run_id, []).append(e)
+        # A fork's log begins with its original's events.
+        return {r: self._with_prefix(r, log, 0, None) for r, log in logs.items()}
+
+    def _read_snapshots_sync(self, run_ids: list[str]) -> dict[str, RunSnapshot]:
+        """The latest snapshot of each run, one query per 500 runs."""
+        found: dict[str, RunSnapshot] = {}
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i:i + 500]
+            rows = self._query(
+                "SELECT originator_id, originator_version, topic, state FROM "
+                f"{self._t('durable_snapshots')} WHERE originator_id IN "
+                f"({', '.join('?' for _ in chunk)}) ORDER BY originator_id, "
+                "originator_version DESC", chunk)
+            for r in rows:
+                if r["originator_id"] not in found:
+                    found[r["originator_id"]] = self.mapper.to_domain_event(StoredEvent(
+                        r["originator_id"], r["originator_version"], r["topic"],
+                        bytes(r["state"])))  # type: ignore[assignment]
+        return found
+
+    # -- audit: the ends of every log, erasing a run's payloads -----------------------------
+    def _log_ends_sync(self) -> dict[str, tuple[int, str]]:
+        ev = self.index.events
+        with self._reading() as c, without_gc():  # one statement: one moment
+            c.execute(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM "
+                f"{ev} e JOIN (SELECT originator_id, MAX(originator_version) AS v FROM {ev} "
+                "GROUP BY originator_id) m ON e.originator_id = m.originator_id "
+                "AND e.originator_version = m.v")
+            events = self._to_events(c.fetchall())
+        return {e.run_id: (e.position, e.hash) for e in events}
+
+    def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
+                     index: tuple[bytes | None, bytes | None]) -> None:
+        d, ev = self.dialect, self.index.events
+        # Is a large result also another run's (stored once by content hash)? Its hash is
+        # written verbatim in the events that refer to it.
+        found = ("instr(state, CAST(? AS BLOB)) > 0" if d.name == "sqlite"
+                 else "position(%s::bytea in state) > 0")
+        with self._writing(lock_events=True) as c:
+            if d.name == "sqlite":  # the old content is overwritten, not left in free pages
+                c.execute("PRAGMA secure_delete = ON")
+            c.executemany(d.sql(f"UPDATE {ev} SET state = ? WHERE originator_id = ? "
+                                "AND originator_version = ?"),
+                          [(state, run_id, at) for at, state in rewritten.items()])
+            c.execute(d.sql(f"DELETE FROM {self._t('durable_snapshots')} "
+                            "WHERE originator_id = ?"), (run_id,))
+            c.execute(d.sql(f"UPDATE {self.index.table} SET output = ?, state = ? "
+                            "WHERE run_id = ?"), (*index, run_id))
+            for h in blobs:
+                c.execute(d.sql(f"SELECT 1 AS used FROM {ev} WHERE originator_id <> ? "
+                                f"AND {found} LIMIT 1"), (run_id, h.encode()))
+                if not c.fetchall():
+                    c.execute(d.sql(f"DELETE FROM {self._t('durable_blobs')} WHERE hash = ?"),
+                              (h,))
+            if d.name == "sqlite":
+                c.execute("PRAGMA secure_delete = OFF")
+        self._after_redact()
+
+    def _after_redact(self) -> None:
+        """Overwrite what the database still keeps of the erased content (its WAL)."""
 
     # -- the read models -----------------------------------------------------------------
     def _catch_up_sync(self, wait: bool = True) -> int:
@@ -211,7 +294,8 @@ class SQLStore(RecorderStore):
             c.execute(self.dialect.sql(f"SELECT run_id FROM {self._t('durable_runs')} "
                                        "WHERE status NOT IN (?, ?, ?)"), tuple(TERMINAL))
             for row in c.fetchall():
-                run = fold(self._events_of(c, row["run_id"]))
+                run = fold(self._with_prefix(row["run_id"], self._events_of(c, row["run_id"]),
+                                             0, None))
                 head = Head(run_id=run.id, workflow=run.workflow, status=run.status,
                             position=run.version, resource_id=run.resource_id,
                             thread_id=run.thread_id, created_at=0.0, updated_at=0.0)
@@ -281,9 +365,10 @@ def migrate_heads(cur: Any, postgres: bool, table: str) -> None:
     else:
         cur.execute(f"PRAGMA table_info({table})")
         have = {r[1] for r in cur.fetchall()}
-    for column in ("queue", "queue_key"):
+    for column, kind in (("queue", "TEXT"), ("queue_key", "TEXT"), ("forked_from", "TEXT"),
+                         ("fork_position", "BIGINT")):
         if column not in have:
-            cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_queue ON {table} "
                 "(queue, status, created_at) WHERE queue IS NOT NULL")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 import threading
@@ -53,7 +54,9 @@ HEADS = [
         owner_start INTEGER,
         lease_until REAL,
         queue TEXT,
-        queue_key TEXT
+        queue_key TEXT,
+        forked_from TEXT,
+        fork_position BIGINT
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
     "CREATE INDEX IF NOT EXISTS durable_runs_parent ON durable_runs (parent_run_id) "
@@ -166,6 +169,9 @@ class _Checkpointer(threading.Thread):
             conn.close()
 
 
+MAX_POSITION = 2**62  # past any position (an unbounded read)
+
+
 class SQLiteStore(SQLStore):
     dialect = SQLITE
 
@@ -255,6 +261,13 @@ class SQLiteStore(SQLStore):
                 raise
             raw.commit()
 
+    def _after_redact(self) -> None:
+        # The erased pages' old versions may still be in the WAL: copy the new ones into
+        # the database and empty it (best effort: a long reader can keep it in use).
+        with contextlib.closing(sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
+                                                isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def _reader(self) -> sqlite3.Connection:
         """This reader thread's own plain connection (no row factory, no explicit
         transaction: a lone SELECT reads one snapshot)."""
@@ -266,14 +279,17 @@ class SQLiteStore(SQLStore):
             self._local_conns.append(conn)
         return conn
 
-    def _read_events_sync(self, run_id: str, after: int) -> list[Event]:
+    def _own_events_sync(self, run_id: str, after: int, upto: int | None = None,
+                         limit: int | None = None) -> list[Event]:
         """One query, one decode call."""
         conn = self._reader()
         with without_gc():
             return decode_run_rows(run_id, conn.execute(
                 "SELECT originator_version, topic, state FROM stored_events "
-                "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
-                (run_id, after)).fetchall())
+                "WHERE originator_id = ? AND originator_version > ? "
+                "AND originator_version <= ? ORDER BY originator_version LIMIT ?",
+                (run_id, after, MAX_POSITION if upto is None else upto,
+                 -1 if limit is None else limit)).fetchall())
 
     def _read_logs_sync(self, run_ids: list[str]) -> dict[str, list[Event]]:
         """Several runs' logs in one query per 500 ids, one decode call per run."""
@@ -288,7 +304,8 @@ class SQLiteStore(SQLStore):
                     "ORDER BY originator_id, originator_version", chunk).fetchall()
                 for run_id, group in itertools.groupby(rows, key=lambda r: r[0]):
                     logs[run_id] = decode_run_rows(run_id, [r[1:] for r in group])
-        return logs
+        # A fork's log begins with its original's events.
+        return {r: self._with_prefix(r, log, 0, None) for r, log in logs.items()}
 
     def _insert_now(self, append: Append) -> bool:
         """Commit on the caller's thread, or return False at once if that would wait.

@@ -47,6 +47,8 @@ class Head(msgspec.Struct, kw_only=True):
     lease_until: float | None = None
     queue: str | None = None  # engine.enqueue: its queue, and its key there
     queue_key: str | None = None
+    forked_from: str | None = None  # engine.fork: the original, and the position forked at
+    fork_position: int | None = None
 
 
 HEAD_COLUMNS = tuple(Head.__struct_fields__)
@@ -124,6 +126,8 @@ class IndexRow(msgspec.Struct, kw_only=True):
     state: bytes | None
     seq: int  # the notification id of `started`: creation order, stable across rebuilds
     continued_from: str | None = None  # the run this one continues (ctx.continue_as_new)
+    forked_from: str | None = None  # engine.fork: the original, and the position forked at
+    fork_position: int | None = None
 
 
 INDEX_COLUMNS = tuple(IndexRow.__struct_fields__)

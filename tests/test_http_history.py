@@ -1,0 +1,56 @@
+"""The history routes against a real ``durable serve`` (SQLite and PostgreSQL): fork with
+a what-if result, audit, export and import, redact."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.test_http import api, serving  # noqa: F401 - the fixtures
+
+pytestmark = pytest.mark.slow
+
+
+async def test_fork_audit_export_import_and_redact_over_http(api: httpx.AsyncClient  # noqa: F811
+                                                             ) -> None:
+    run = (await api.post("/workflows/approve-order/runs",
+                          json={"input": {"sku": "B-2", "qty": 2}})).json()
+    run_id = run["run_id"]
+    assert run["status"] == "suspended"
+    audit = (await api.get(f"/runs/{run_id}/audit")).json()
+    assert audit["ok"] is True and audit["length"] == run["position"]
+
+    r = await api.post(f"/runs/{run_id}/fork", json={"at": 1, "results": {"price": 7}})
+    assert r.status_code == 201
+    fork = r.json()
+    assert (fork["status"], fork["forked_from"], fork["fork_position"]) == (
+        "paused", run_id, 1)
+    resumed = (await api.post(f"/runs/{fork['run_id']}/resume", json={})).json()
+    assert resumed["run"]["suspend_payloads"]["approval"]["price"] == 7  # what if
+    assert (await api.get(f"/runs/{run_id}")).json()["position"] == run["position"]
+    at_step = (await api.post(f"/runs/{run_id}/fork", json={"at": "approval"})).json()
+    assert at_step["fork_position"] == run["position"] - 1
+
+    for body, loc in (({"at": 0}, "at"), ({"at": 99}, "at"), ({"at": "nope"}, "at"),
+                      ({"at": 1, "extra": 1}, "extra")):
+        bad = await api.post(f"/runs/{run_id}/fork", json=body)
+        assert bad.status_code == 422, (body, bad.text)
+        assert loc in bad.json()["detail"][0]["loc"] or loc in bad.json()["detail"][0]["msg"]
+    assert (await api.post("/runs/nope/fork", json={"at": 1})).status_code == 404
+
+    exported = await api.get(f"/runs/{run_id}/export")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("application/x-ndjson")
+    assert (await api.post("/runs/import", content=exported.content)).status_code == 422
+    tampered = exported.content.replace(b'"qty":2', b'"qty":3')
+    refused = await api.post("/runs/import", content=tampered)
+    assert refused.status_code == 422 and "line" in refused.json()["detail"][0]["msg"]
+
+    done = (await api.post(f"/runs/{run_id}/resume", json={"data": {"approved": True}})).json()
+    assert done["run"]["status"] == "succeeded"
+    redacted = await api.post(f"/runs/{run_id}/redact", json={"reason": "request 9"})
+    assert redacted.status_code == 200
+    assert redacted.json()["output"] == {"redacted": "request 9"}
+    assert (await api.get(f"/runs/{run_id}/audit")).json()["ok"] is True
+    early = await api.post(f"/runs/{fork['run_id']}/redact", json={"reason": "x"})
+    assert early.status_code == 422  # still waiting: nothing erased
