@@ -8,10 +8,13 @@ commands; every call here goes to :class:`durable.reads.Reads`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from durable import replay_check
 from durable.in_use import in_use as _in_use
+from durable.paths import check_name
 from durable.reads import Reads, make_filter
 from durable.results import Event, Page, ReplayCheck, RunInfo
 from durable.store.types import ViewStatus
@@ -53,8 +56,21 @@ class RunReads:
     @_in_use
     async def check_replay(self, run_id: str) -> ReplayCheck:
         """Replay the run's whole log against today's code, read-only: calls no step and
-        writes nothing; ``ok=False`` where the code would not reproduce the history."""
-        return await self._read().check_replay(run_id)
+        writes nothing; ``ok=False`` where the code would not reproduce the history, with
+        the first diverging ``position`` and the ``logged`` and ``requested`` step ids."""
+        return (await replay_check.check_runs(self._runtime(), [run_id]))[0]
+
+    @_in_use
+    async def check_replays(self, run_ids: Sequence[str] | None = None, *,
+                            workflow: str | None = None) -> list[ReplayCheck]:
+        """:meth:`check_replay` for many runs, their logs read in batches: the runs
+        named, else every run of ``workflow``, else every run in the store (oldest
+        first). Suspended, paused and unfinished runs are checked too."""
+        rt = self._runtime()
+        if run_ids is None:
+            check_name("workflow", workflow, optional=True)
+            run_ids = await replay_check.stored_runs(rt, workflow)
+        return await replay_check.check_runs(rt, run_ids)
 
     @_in_use
     async def list_runs(

@@ -13,18 +13,16 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 
 from durable.codec import canonical
-from durable.errors import NonDeterminismError, RunNotFound, WorkflowNotFound
+from durable.errors import RunNotFound
 from durable.events import Event as LogEvent
 from durable.events import Status, verify_chain
 from durable.fold import RunLog, RunSnapshot, fold, follow
 from durable.logs import get_logger
 from durable.paths import check_name
 from durable.recorded import blob_refs
-from durable.results import Event, Page, ReplayCheck, RunInfo
+from durable.results import Event, Page, RunInfo
 from durable.run_info import info_from, info_from_index, info_from_waiting, to_public
 from durable.runtime import Runtime
-from durable.starts import continued_id
-from durable.steps import ContinueAsNew
 from durable.store.base import Store
 from durable.store.types import ListingFilter, ViewStatus
 
@@ -117,40 +115,6 @@ class Reads:
             log.warning("verify_snapshot_decode_failed", run_id=run_id, exc_info=True)
             return False
         return snapshot is None or _snapshot_matches(snapshot, events)
-
-    async def check_replay(self, run_id: str) -> ReplayCheck:
-        """Replay the run's whole log against today's code, read-only."""
-        events = await self.rt.events(run_id)
-        run = fold(events)
-        try:
-            ex = await self.rt.execution(run, events)
-        except WorkflowNotFound as e:
-            return ReplayCheck(run_id, run.status, False, str(e))
-        try:
-            ex.replay()
-            main = ex.main
-            if run.status == Status.SUCCEEDED:
-                if main is None or not main.done() or main.cancelled() or (
-                        main.exception() is not None
-                        and not isinstance(main.exception(), ContinueAsNew)):
-                    return ReplayCheck(run_id, run.status, False,
-                                       "the log says succeeded, the code does not finish")
-                output = ({"continued_as": continued_id(run_id)}
-                          if isinstance(main.exception(), ContinueAsNew)
-                          else canonical(main.result()))
-                if output != run.output:
-                    return ReplayCheck(run_id, run.status, False,
-                                       "the code now returns another output than the log holds")
-            elif run.status == Status.FAILED and main is not None and main.done() and not (
-                main.cancelled() or main.exception()
-            ):
-                return ReplayCheck(run_id, run.status, False,
-                                   "the log says failed, the code now succeeds")
-        except (NonDeterminismError, ValueError) as e:
-            return ReplayCheck(run_id, run.status, False, str(e))
-        finally:
-            ex.close()
-        return ReplayCheck(run_id, run.status, True, None)
 
     async def list_runs(self, f: ListingFilter) -> Page:
         await self.rt.store.catch_up()  # read your own writes: the index has seen them all

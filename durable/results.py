@@ -72,12 +72,18 @@ class Approval(msgspec.Struct, frozen=True):
 
 
 class ReplayCheck(msgspec.Struct, frozen=True):
-    """The verdict of replaying a stored run against today's code."""
+    """The verdict of replaying a stored run against today's code. When it fails,
+    ``position`` is the log's event where the code and the log part, ``logged`` the
+    step id the log holds there and ``requested`` the one the code asks for instead
+    (None where there is none: the code returns, or the log ended there)."""
 
     run_id: str
     status: str
     ok: bool
     error: str | None = None
+    position: int | None = None
+    logged: str | None = None
+    requested: str | None = None
 
 
 class EngineStats(msgspec.Struct, frozen=True):
