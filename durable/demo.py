@@ -89,6 +89,8 @@ def describe_event(e: Event) -> str:
         return f"run failed: {summarize(d.get('error'), 70)}"
     if t == "cancelled":
         return f"run cancelled: {d.get('reason') or 'no reason given'}"
+    if t == "patched":
+        return f"took the changed code's path at patch {d.get('patch_id')!r}"
     if t == "recovered":
         return "run recovered by a new process after its owner died"
     if t in ("paused", "continued"):

@@ -46,6 +46,7 @@ class EventType(StrEnum):
     CONTINUED = "continued"
     RECOVERED = "recovered"
     CLAIMED = "claimed"
+    PATCHED = "patched"
     CANCELLED = "cancelled"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -213,6 +214,13 @@ class Claimed(Payload):
     queue: str | None = None
 
 
+class Patched(Payload):
+    """``ctx.patched(patch_id)`` was first reached under code that has it: this run takes
+    the changed code's path there, on every replay too."""
+
+    patch_id: str
+
+
 class Cancelled(Payload):
     reason: str | None = None
 
@@ -246,6 +254,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     EventType.CONTINUED: Empty,
     EventType.RECOVERED: Recovered,
     EventType.CLAIMED: Claimed,
+    EventType.PATCHED: Patched,
     EventType.CANCELLED: Cancelled,
     EventType.SUCCEEDED: Succeeded,
     EventType.FAILED: Failed,

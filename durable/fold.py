@@ -220,6 +220,10 @@ def _continued(run: Any, e: Event) -> None:
     run.pause_pending = False
 
 
+def _marker(run: Any, e: Event) -> None:
+    pass  # patched: read by replay (durable.patching), changes nothing of the run
+
+
 def _cancelled(run: Any, e: Event) -> None:
     run.status = Status.CANCELLED
     run.error = e.payload.reason
@@ -258,6 +262,7 @@ APPLY: dict[str, Callable[[Any, Event], None]] = {
     EventType.CONTINUED: _continued,
     EventType.RECOVERED: _running,
     EventType.CLAIMED: _running,
+    EventType.PATCHED: _marker,
     EventType.CANCELLED: _cancelled,
     EventType.SUCCEEDED: _succeeded,
     EventType.FAILED: _failed,

@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from durable import patching
 from durable.codec import canonical
 from durable.context import Context
 from durable.divergence import instead, place
@@ -88,6 +89,7 @@ class Replay:
         self.dead = False  # lost the run, or closed: never appends again
         self.main: asyncio.Task[Any] | None = None
         self.step_ids: set[str] = set()  # step ids already checked (ctx.step in a loop)
+        self.patches: dict[str, bool] = {}  # ctx.patched: the run's answer per patch id
 
     @property
     def run(self) -> RunLog:
@@ -209,6 +211,9 @@ class Replay:
             self.pending.remove(suspended)
         elif key not in self.recorded.withdrawn:
             self.pending.append((EventType.WITHDRAWN, Withdrawn(path=list(req.path))))
+
+    def patched(self, patch_id: str) -> bool:
+        return patching.patched(self, patch_id)
 
     def set_state(self, state: dict[str, Any]) -> None:
         state = canonical(state)

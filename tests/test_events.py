@@ -74,6 +74,7 @@ def payloads(draw: Any) -> tuple[str, dict[str, Any]]:
         EventType.PAUSE_REQUESTED: {}, EventType.PAUSED: {}, EventType.CONTINUED: {},
         EventType.RECOVERED: {"owner": "o2", "previous": "o1"},
         EventType.CLAIMED: {"owner": "o2", "queue": "default"},
+        EventType.PATCHED: {"patch_id": draw(st.text(min_size=1))},
         EventType.CANCELLED: {"reason": draw(st.text())},
         EventType.SUCCEEDED: {"output": draw(values)},
         EventType.FAILED: {"error": draw(st.text()), "error_type": "ValueError"},
