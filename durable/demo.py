@@ -123,7 +123,8 @@ def runs_table(runs: Sequence[RunInfo], title: str | None = None) -> Table:
         table.add_column(name, no_wrap=name in ("run id", "created (UTC)"))
     for r in runs:
         workflow = f"{r.workflow} v{r.version}" if r.version else r.workflow
-        table.add_row(r.run_id, Text(workflow), r.status, fmt_time(r.created_at),
+        status = f"{r.status}, blocked" if r.blocked else r.status
+        table.add_row(r.run_id, Text(workflow), status, fmt_time(r.created_at),
                       Text(waiting_on(r)))
     return table
 
@@ -164,6 +165,8 @@ def run_table(info: RunInfo, title: str | None = None) -> Table:
         rows.append(("output", summarize(info.output, 200)))
     if info.error:
         rows.append(("error", info.error))
+    if info.blocked:
+        rows.append(("blocked", info.blocked))
     for name, value in rows:
         table.add_row(name, Text(str(value)))
     return table

@@ -77,11 +77,13 @@ class RunReads:
         self, *, status: str | None = None, workflow: str | None = None,
         resource_id: str | None = None, thread_id: str | None = None,
         from_date: datetime | None = None, to_date: datetime | None = None,
-        page: int = 0, per_page: int = 50,
+        blocked: bool | None = None, page: int = 0, per_page: int = 50,
     ) -> Page:
-        """Runs, newest ``created_at`` first, from the runs index."""
+        """Runs, newest ``created_at`` first, from the runs index. ``blocked=True``: only
+        the runs today's code could not replay in the background (``RunInfo.blocked``);
+        ``False``: only the others."""
         f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page,
-                        per_page)
+                        per_page, blocked)
         return await self._read().list_runs(f)
 
     @_in_use

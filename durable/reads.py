@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from durable.codec import canonical
 from durable.errors import RunNotFound
+from durable.events import TERMINAL, Status, verify_chain
 from durable.events import Event as LogEvent
-from durable.events import Status, verify_chain
 from durable.fold import RunLog, RunSnapshot, fold, follow
 from durable.logs import get_logger
 from durable.paths import check_name
@@ -58,7 +58,12 @@ class Reads:
         return run
 
     async def get_run(self, run_id: str) -> RunInfo:
-        return info_from(await self._current(run_id), RunInfo)
+        run = await self._current(run_id)
+        info = info_from(run, RunInfo)
+        if run.status not in TERMINAL:  # (the append that ended a run cleared its mark)
+            head = await self.rt.store.read_head(run_id)
+            info.blocked = head.blocked if head is not None else None
+        return info
 
     async def history(self, run_id: str, after: int = 0, limit: int | None = None
                       ) -> list[Event]:
@@ -118,8 +123,9 @@ class Reads:
 
     async def list_runs(self, f: ListingFilter) -> Page:
         await self.rt.store.catch_up()  # read your own writes: the index has seen them all
-        rows, total, waiting = await self.rt.store.list_runs(f)
-        return Page([info_from_index(r, waiting.get(r.run_id, [])) for r in rows], total)
+        rows, total, waiting, blocked = await self.rt.store.list_runs(f)
+        return Page([info_from_index(r, waiting.get(r.run_id, []), blocked.get(r.run_id))
+                     for r in rows], total)
 
     async def list_suspended(self, f: ListingFilter) -> Page:
         rows, total, heads = await self.rt.store.list_suspended(f)
@@ -157,6 +163,7 @@ def _ts(d: datetime | None) -> float | None:
 def make_filter(
     status: str | None, workflow: str | None, resource_id: str | None, thread_id: str | None,
     from_date: datetime | None, to_date: datetime | None, page: int, per_page: int,
+    blocked: bool | None = None,
 ) -> ListingFilter:
     for name, value in (("page", page), ("per_page", per_page)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -170,8 +177,10 @@ def make_filter(
     for name, text in (("workflow", workflow), ("resource_id", resource_id),
                        ("thread_id", thread_id)):
         check_name(name, text, optional=True)
+    if blocked is not None and not isinstance(blocked, bool):
+        raise ValueError(f"blocked must be True, False or None, not {blocked!r}")
     return ListingFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
-                         page, per_page)
+                         page, per_page, blocked)
 
 
 async def keep_projected(store: Store, every: float) -> None:

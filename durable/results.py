@@ -40,6 +40,10 @@ class RunInfo(msgspec.Struct, kw_only=True):
     suspended_at: datetime | None = None
     version: str | None = None
     position: int = 0
+    # Today's code could not replay the run where the engine's background work met it
+    # (a recovery, a timer, a worker's claim): the error; None otherwise. Nothing was
+    # appended; once code that replays it is deployed, that work continues it.
+    blocked: str | None = None
 
 
 class RunResult(RunInfo, kw_only=True):

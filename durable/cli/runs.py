@@ -60,6 +60,9 @@ def runs_list(
     to_date: ToOpt = None,
     page: PageOpt = 0,
     per_page: PerPageOpt = 50,
+    blocked: Annotated[bool, typer.Option(
+        "--blocked", help="Only runs today's code could not replay in the background "
+        "(blocked until code that replays them is deployed).")] = False,
     as_json: JsonOpt = False,
     db: DbOpt = None,
 ) -> None:
@@ -67,12 +70,14 @@ def runs_list(
     check_status(status)
     result = with_engine(ctx, db, lambda e: e.list_runs(
         status=status, workflow=workflow, resource_id=resource, thread_id=thread,
-        from_date=from_date, to_date=to_date, page=page, per_page=per_page))
+        from_date=from_date, to_date=to_date, blocked=True if blocked else None, page=page,
+        per_page=per_page))
     if as_json:
         return emit_json(result)
     out = console()
     if not result.runs:
-        out.print("No runs found." if result.total == 0 else f"No runs on page {page}.")
+        none = "No blocked runs." if blocked else "No runs found."
+        out.print(none if result.total == 0 else f"No runs on page {page}.")
         return
     out.print(runs_table(result.runs, title=f"{len(result.runs)} of {result.total} runs "
                                               f"(page {page})"))

@@ -35,7 +35,8 @@ def _heads_ddl(s: str) -> list[str]:
             created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
             suspended_at DOUBLE PRECISION,
             owner_id TEXT, owner_host TEXT, owner_pid BIGINT, owner_start BIGINT,
-            lease_until DOUBLE PRECISION, queue TEXT, queue_key TEXT
+            lease_until DOUBLE PRECISION, queue TEXT, queue_key TEXT,
+            blocked TEXT, blocked_since DOUBLE PRECISION
         )""",
         f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
         f"CREATE INDEX IF NOT EXISTS durable_runs_parent ON {s}.durable_runs (parent_run_id) "

@@ -30,6 +30,7 @@ from durable.store.types import (
     head_from_row,
     head_params,
     open_rows,
+    printable,
 )
 from projections.dialect import Dialect
 from projections.runs_index import RunsIndex
@@ -39,13 +40,14 @@ BLOBS_DDL = "CREATE TABLE IF NOT EXISTS {t} (hash TEXT PRIMARY KEY, data {blob} 
 
 # What a listing page shows of each run's head row: fetched by position, not by name.
 PAGE_HEAD_COLUMNS = ("run_id", "workflow", "version", "status", "position", "parent_run_id",
-                     "created_at", "updated_at")
+                     "created_at", "updated_at", "blocked")
 
 
 def page_head(row: Sequence[Any]) -> Head:
-    run_id, workflow, version, status, position, parent, created, updated = row
+    run_id, workflow, version, status, position, parent, created, updated, blocked = row
     return Head(run_id=run_id, workflow=workflow, version=version, status=status,
-                position=position, parent_run_id=parent, created_at=created, updated_at=updated)
+                position=position, parent_run_id=parent, created_at=created, updated_at=updated,
+                blocked=blocked)
 
 
 class SQLStore(RecorderStore):
@@ -165,6 +167,39 @@ class SQLStore(RecorderStore):
                 + " WHERE run_id = ? AND owner_id = ?"), (run_id, owner_id))
             return bool(c.rowcount)
 
+    def _block_sync(self, run_id: str, error: str, length: int | None, since: float) -> bool:
+        """The head row is locked first (PostgreSQL: FOR UPDATE; SQLite: the write lock),
+        then the log is looked at: an append that continues the run either committed
+        before (the log moved: nothing is written) or waits for this transaction and
+        then rewrites the row, clearing the mark."""
+        runs = self._t("durable_runs")
+        lock = " FOR UPDATE" if self.dialect.name == "postgres" else ""
+        with self._writing() as c:
+            c.execute(self.dialect.sql(f"SELECT blocked FROM {runs} WHERE run_id = ?{lock}"),
+                      (run_id,))
+            rows = c.fetchall()
+            if not rows:
+                return False
+            if length is not None:
+                c.execute(self.dialect.sql(
+                    f"SELECT originator_version FROM {self.index.events} WHERE originator_id = ? "
+                    "AND originator_version > ? LIMIT 1"), (run_id, length))
+                if c.fetchall():
+                    return False
+            c.execute(self.dialect.sql(
+                f"UPDATE {runs} SET blocked = ?, blocked_since = COALESCE(blocked_since, ?) "
+                "WHERE run_id = ?"), (printable(error), since, run_id))
+            return rows[0]["blocked"] is None
+
+    def _blocked_of(self, c: Any, run_ids: list[str]) -> dict[str, str]:
+        """The blocked runs among ``run_ids``, with their errors (in transaction ``c``)."""
+        if not run_ids:
+            return {}
+        c.execute(self.dialect.sql(
+            f"SELECT run_id, blocked FROM {self._t('durable_runs')} WHERE blocked IS NOT NULL "
+            f"AND run_id IN ({', '.join('?' for _ in run_ids)})"), run_ids)
+        return {r["run_id"]: r["blocked"] for r in c.fetchall()}
+
     def _prune_snapshots_sync(self, run_id: str, below: int) -> None:
         self._execute(f"DELETE FROM {self._t('durable_snapshots')} WHERE originator_id = ? "
                       "AND originator_version < ?", (run_id, below))
@@ -190,9 +225,11 @@ class SQLStore(RecorderStore):
 
     def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
         with self._reading() as c:
-            rows, total = self.index.query(c, f)
-            waiting = self.listing.open_suspensions(c, [r.run_id for r in rows])
-        return rows, total, waiting
+            rows, total = self.index.query(c, f, heads=self._t("durable_runs"))
+            ids = [r.run_id for r in rows]
+            waiting = self.listing.open_suspensions(c, ids)
+            blocked = self._blocked_of(c, ids)
+        return rows, total, waiting, blocked
 
     def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
         with self._reading() as c:
@@ -297,11 +334,16 @@ def migrate_heads(cur: Any, postgres: bool, table: str) -> None:
     else:
         cur.execute(f"PRAGMA table_info({table})")
         have = {r[1] for r in cur.fetchall()}
-    for column in ("queue", "queue_key"):
+    real = "DOUBLE PRECISION" if postgres else "REAL"
+    for column, kind in (("queue", "TEXT"), ("queue_key", "TEXT"), ("blocked", "TEXT"),
+                         ("blocked_since", real)):
         if column not in have:
-            cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_queue ON {table} "
                 "(queue, status, created_at) WHERE queue IS NOT NULL")
+    # list_runs(blocked=...) looks blocked runs up here: few rows, so a small index.
+    cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_blocked ON {table} (run_id) "
+                "WHERE blocked IS NOT NULL")
 
 
 def blobs_insert_sql(dialect: Dialect) -> str:

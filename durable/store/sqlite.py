@@ -53,7 +53,9 @@ HEADS = [
         owner_start INTEGER,
         lease_until REAL,
         queue TEXT,
-        queue_key TEXT
+        queue_key TEXT,
+        blocked TEXT,
+        blocked_since REAL
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
     "CREATE INDEX IF NOT EXISTS durable_runs_parent ON durable_runs (parent_run_id) "
