@@ -186,6 +186,27 @@ async def test_one_answer_per_run_and_patch_id(store_url: str, open_engine: Any)
         assert failed.status == "failed" and "a patch id" in (failed.error or "")
 
 
+async def test_the_version_a_run_started_under_is_recorded_and_shown(
+    shared_url: str, open_engine: Any
+) -> None:
+    old = await open_engine(shared_url, tax_workflow(patched=False))
+    run = await old.create_run("order")
+    await run.start()
+    new = await open_engine(shared_url, tax_workflow(patched=True), max_parked=0)
+    assert [w.version for w in new.workflows()] == ["2"]
+    fresh = await new.create_run("order")
+    await fresh.start()
+    started = (await new.history(run.run_id))[0]
+    assert started.type == "started" and started.data["version"] == "1"
+    assert (await new.get_run(run.run_id)).version == "1"
+    listed = {r.run_id: r.version for r in (await new.list_runs()).runs}
+    assert listed == {run.run_id: "1", fresh.run_id: "2"}
+    waiting = {r.run_id: r.version for r in (await new.list_suspended_runs()).runs}
+    assert waiting == listed
+    done = await new.resume_run(run.run_id, "yes", None)  # continued under version 2's code
+    assert done.status == "succeeded" and done.version == "1"  # started under 1: stays so
+
+
 # -- concurrency: gather and ctx.map ----------------------------------------------------
 def mapped(*, patched: bool, gate: str) -> Any:
     """A for-each of three items. ``gate="before"``: each item waits for an answer
