@@ -175,7 +175,7 @@ class Execution(Intake):
                     return outcome
                 continue
             if not self.pause_requested:
-                if self.pending and self.busy() and not await self.mark_first():
+                if self.unmarked and self.busy() and not await self.mark_first():
                     continue
                 children = [r for r in self.requests.values()
                             if r.kind == CHILD and not r.started]

@@ -92,12 +92,12 @@ class Intake(Ending):
         old path after the new one had run). False: others appended first; look again.
         Only the markers go: a waiting ``suspended`` would say so while a step runs."""
         marks = [i for i in self.pending if i[0] is EventType.PATCHED]
-        if not marks:
-            return True
-        self.pending = [i for i in self.pending if i[0] is not EventType.PATCHED]
-        if await self._append(marks, with_pending=False) is None:
-            self.pending[:0] = marks
-            return False
+        if marks:
+            self.pending = [i for i in self.pending if i[0] is not EventType.PATCHED]
+            if await self._append(marks, with_pending=False) is None:
+                self.pending[:0] = marks
+                return False
+        self.unmarked = False
         return True
 
     async def take_in(self) -> bool:

@@ -40,6 +40,7 @@ def patched(ex: Replay, patch_id: str) -> bool:
     else:
         taken = True  # the first time here: record it (before any step of the new path)
         ex.pending.append((EventType.PATCHED, Patched(patch_id=patch_id)))
+        ex.unmarked = True
     ex.patches[patch_id] = taken
     return taken
 

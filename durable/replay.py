@@ -90,6 +90,7 @@ class Replay:
         self.main: asyncio.Task[Any] | None = None
         self.step_ids: set[str] = set()  # step ids already checked (ctx.step in a loop)
         self.patches: dict[str, bool] = {}  # ctx.patched: the run's answer per patch id
+        self.unmarked = False  # a patch marker may wait in pending (see Intake.mark_first)
 
     @property
     def run(self) -> RunLog:
