@@ -21,7 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from durable import commands
-from durable.errors import PositionConflict, RunAlreadyStarted, WorkflowNotFound
+from durable.blocking import block
+from durable.errors import (
+    NonDeterminismError,
+    PositionConflict,
+    RunAlreadyStarted,
+    WorkflowNotFound,
+)
 from durable.events import TERMINAL, ChildEnded, ChildSuspended, EventType, Status
 from durable.execution import Execution
 from durable.fold import RunLog, fold
@@ -105,7 +111,11 @@ async def report(rt: Runtime, child: RunLog) -> None:
         async with rt.holding.locks.hold(parent_id):
             if parent_id in rt.holding.active:
                 continue
-            told = await _tell_held(rt, parent_id, item)
+            try:
+                told = await _tell_held(rt, parent_id, item)
+            except NonDeterminismError as e:  # the parent is marked blocked; the sweep
+                await block(rt, e, f"child {child.id}")  # of recover() tells it again
+                return
         if told is ORPHAN and item[0] is not EventType.CHILD_ENDED:
             await cancel(rt, child.id, f"its parent run {parent_id} has ended")
         if told:

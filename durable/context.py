@@ -73,6 +73,26 @@ class Context:
         """A UUID drawn from the run's recorded seed: replays the same."""
         return uuid.UUID(int=self._ex.rng.getrandbits(128), version=4)
 
+    def patched(self, patch_id: str) -> bool:
+        """Has this run taken the code changed under ``patch_id``?
+
+        True when the run reaches this call for the first time under code that has it
+        (a ``patched`` marker is recorded, so its replays take the new path again);
+        False when a run that passed this point under older code is replayed (its log
+        holds what the old path did, and no marker)::
+
+            if ctx.patched("v2-tax"):
+                tax = await ctx.step("tax-v2", vat, order)
+            else:
+                tax = await ctx.step("tax", old_tax, order)
+
+        One answer per run and id: later calls of the id get the first one. Once no
+        run that took the old path can be replayed any more, delete the old path and
+        the call (a marker nothing asks for is ignored). See docs/decisions/0012.
+        """
+        check_name("a patch id", patch_id)
+        return self._ex.patched(patch_id)
+
     # -- durable operations --------------------------------------------------
     def _path(self, step_id: str) -> Path:
         ex = self._ex

@@ -89,6 +89,8 @@ def describe_event(e: Event) -> str:
         return f"run failed: {summarize(d.get('error'), 70)}"
     if t == "cancelled":
         return f"run cancelled: {d.get('reason') or 'no reason given'}"
+    if t == "patched":
+        return f"took the changed code's path at patch {d.get('patch_id')!r}"
     if t == "recovered":
         return "run recovered by a new process after its owner died"
     if t in ("paused", "continued"):
@@ -121,7 +123,8 @@ def runs_table(runs: Sequence[RunInfo], title: str | None = None) -> Table:
         table.add_column(name, no_wrap=name in ("run id", "created (UTC)"))
     for r in runs:
         workflow = f"{r.workflow} v{r.version}" if r.version else r.workflow
-        table.add_row(r.run_id, Text(workflow), r.status, fmt_time(r.created_at),
+        status = f"{r.status}, blocked" if r.blocked else r.status
+        table.add_row(r.run_id, Text(workflow), status, fmt_time(r.created_at),
                       Text(waiting_on(r)), Text(lineage(r, short=True)))
     return table
 
@@ -176,6 +179,8 @@ def run_table(info: RunInfo, title: str | None = None) -> Table:
         rows.append(("output", summarize(info.output, 200)))
     if info.error:
         rows.append(("error", info.error))
+    if info.blocked:
+        rows.append(("blocked", info.blocked))
     for name, value in rows:
         table.add_row(name, Text(str(value)))
     return table

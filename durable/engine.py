@@ -292,7 +292,9 @@ class Engine(RunReads, RunHistory):
     @_in_use
     async def recover(self, *, limit: int | None = None) -> list[str]:
         """Claim the runs left ``running`` with nobody executing them (at most ``limit``),
-        continue them in the background here (until :meth:`close`); return their ids."""
+        continue them in the background here (until :meth:`close`); return their ids.
+        A run today's code cannot replay is not claimed: it is marked blocked
+        (``RunInfo.blocked``), and claimed by a later call once the code replays it."""
         rt = self._runtime()
         await children.sweep(rt)  # what a crash kept from parents, before running anything
         return await recovery.recover(rt, limit)

@@ -8,12 +8,15 @@ commands; every call here goes to :class:`durable.reads.Reads`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from durable import replay_check
 from durable.audit import audit_all
 from durable.audit import seal as audit_seal
 from durable.in_use import in_use as _in_use
+from durable.paths import check_name
 from durable.reads import Reads, make_filter
 from durable.results import Audit, Event, Page, ReplayCheck, RunInfo
 from durable.seal import Seal
@@ -80,19 +83,34 @@ class RunReads:
     @_in_use
     async def check_replay(self, run_id: str) -> ReplayCheck:
         """Replay the run's whole log against today's code, read-only: calls no step and
-        writes nothing; ``ok=False`` where the code would not reproduce the history."""
-        return await self._read().check_replay(run_id)
+        writes nothing; ``ok=False`` where the code would not reproduce the history, with
+        the first diverging ``position`` and the ``logged`` and ``requested`` step ids."""
+        return (await replay_check.check_runs(self._runtime(), [run_id]))[0]
+
+    @_in_use
+    async def check_replays(self, run_ids: Sequence[str] | None = None, *,
+                            workflow: str | None = None) -> list[ReplayCheck]:
+        """:meth:`check_replay` for many runs, their logs read in batches: the runs
+        named, else every run of ``workflow``, else every run in the store (oldest
+        first). Suspended, paused and unfinished runs are checked too."""
+        rt = self._runtime()
+        if run_ids is None:
+            check_name("workflow", workflow, optional=True)
+            run_ids = await replay_check.stored_runs(rt, workflow)
+        return await replay_check.check_runs(rt, run_ids)
 
     @_in_use
     async def list_runs(
         self, *, status: str | None = None, workflow: str | None = None,
         resource_id: str | None = None, thread_id: str | None = None,
         from_date: datetime | None = None, to_date: datetime | None = None,
-        page: int = 0, per_page: int = 50,
+        blocked: bool | None = None, page: int = 0, per_page: int = 50,
     ) -> Page:
-        """Runs, newest ``created_at`` first, from the runs index."""
+        """Runs, newest ``created_at`` first, from the runs index. ``blocked=True``: only
+        the runs today's code could not replay in the background (``RunInfo.blocked``);
+        ``False``: only the others."""
         f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page,
-                        per_page)
+                        per_page, blocked)
         return await self._read().list_runs(f)
 
     @_in_use

@@ -93,16 +93,28 @@ class InvalidResumeData(DurableError, ValueError):
 
 
 class NonDeterminismError(DurableError):
-    def __init__(self, run_id: str, logged: object, requested: object, detail: str) -> None:
+    """Today's code does not replay a run's log; nothing was written.
+
+    ``position``: the log's event where the code and the log part (None when no one
+    event says so); ``logged``: the step id the log holds there; ``requested``: the
+    step id the code asks for instead (None when it asks for nothing: it returns,
+    fails or waits elsewhere); ``length``: how many events the replayed log held.
+    """
+
+    def __init__(self, run_id: str, logged: str | None, requested: str | None, detail: str,
+                 *, position: int | None = None, length: int | None = None) -> None:
         self.run_id = run_id
         self.logged = logged
         self.requested = requested
+        self.position = position
+        self.length = length
+        at = f"at event {position}: " if position is not None else ""
         super().__init__(
             f"run {run_id!r} no longer replays against its log: {detail} "
-            f"(logged: {logged!r}; requested now: {requested!r}). Nothing was written. "
+            f"({at}logged: {logged!r}; requested now: {requested!r}). Nothing was written. "
             "The workflow code changed in a way that alters recorded history: restore the old "
-            "code for runs already in flight, and give the changed code a new workflow name for "
-            "new runs (check stored runs first with 'durable runs replay')."
+            "code for runs already in flight (or branch on ctx.patched(...) so they keep the "
+            "old path), and check stored runs first with 'durable runs replay'."
         )
 
 

@@ -48,6 +48,7 @@ class EventType(StrEnum):
     RECOVERED = "recovered"
     CLAIMED = "claimed"
     FORKED = "forked"
+    PATCHED = "patched"
     CANCELLED = "cancelled"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -233,6 +234,11 @@ class Forked(Payload):
     thread_id: str | None = None
     state: dict[str, Any] = msgspec.field(default_factory=dict)
     results: dict[str, Any] = msgspec.field(default_factory=dict)
+class Patched(Payload):
+    """``ctx.patched(patch_id)`` was first reached under code that has it: this run takes
+    the changed code's path there, on every replay too."""
+
+    patch_id: str
 
 
 class Cancelled(Payload):
@@ -269,6 +275,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     EventType.RECOVERED: Recovered,
     EventType.CLAIMED: Claimed,
     EventType.FORKED: Forked,
+    EventType.PATCHED: Patched,
     EventType.CANCELLED: Cancelled,
     EventType.SUCCEEDED: Succeeded,
     EventType.FAILED: Failed,

@@ -179,6 +179,8 @@ class Execution(Intake):
                     return outcome
                 continue
             if not self.pause_requested:
+                if self.unmarked and self.busy() and not await self.mark_first():
+                    continue
                 children = [r for r in self.requests.values()
                             if r.kind == CHILD and not r.started]
                 # A child's start is recorded before it starts: a cancel of this run

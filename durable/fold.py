@@ -248,6 +248,10 @@ def _continued(run: Any, e: Event) -> None:
     run.pause_pending = False
 
 
+def _marker(run: Any, e: Event) -> None:
+    pass  # patched: read by replay (durable.patching), changes nothing of the run
+
+
 def _cancelled(run: Any, e: Event) -> None:
     run.status = Status.CANCELLED
     run.error = e.payload.reason
@@ -287,6 +291,7 @@ APPLY: dict[str, Callable[[Any, Event], None]] = {
     EventType.RECOVERED: _running,
     EventType.CLAIMED: _running,
     EventType.FORKED: _forked,
+    EventType.PATCHED: _marker,
     EventType.CANCELLED: _cancelled,
     EventType.SUCCEEDED: _succeeded,
     EventType.FAILED: _failed,

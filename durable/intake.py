@@ -85,6 +85,21 @@ class Intake(Ending):
             self.dead = True
             raise
 
+    async def mark_first(self) -> bool:
+        """Write the patch markers (``ctx.patched``) waiting to be appended before this
+        execution starts a step or a child: nothing of a new path may leave the process
+        before the log says the run took it (else a crash and a replay could take the
+        old path after the new one had run). False: others appended first; look again.
+        Only the markers go: a waiting ``suspended`` would say so while a step runs."""
+        marks = [i for i in self.pending if i[0] is EventType.PATCHED]
+        if marks:
+            self.pending = [i for i in self.pending if i[0] is not EventType.PATCHED]
+            if await self._append(marks, with_pending=False) is None:
+                self.pending[:0] = marks
+                return False
+        self.unmarked = False
+        return True
+
     async def take_in(self) -> bool:
         """Fold in what others appended since our position and deliver it. False (and
         dead) when something came in that only another holder could have written."""

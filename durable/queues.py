@@ -21,7 +21,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from durable.errors import PositionConflict, RunAlreadyStarted
+from durable.blocking import block
+from durable.errors import NonDeterminismError, PositionConflict, RunAlreadyStarted
 from durable.events import Claimed, Event, EventType, Status
 from durable.execution import Execution
 from durable.fold import fold
@@ -118,10 +119,12 @@ async def claim(rt: Runtime, head: Head | str, queue: Queue,
         ex = await rt.replayed(events, run)
         await ex.claim([(EventType.CLAIMED, Claimed(owner=rt.owner().id, queue=queue.name))],
                        guard=queue.guard(run.queue_key))
-    except (PositionConflict, RunAlreadyStarted):
+    except (PositionConflict, RunAlreadyStarted, NonDeterminismError) as e:
         if ex is not None:
             ex.close()
         rt.holding.locks.release(run_id)
+        if isinstance(e, NonDeterminismError):  # marked blocked; claimed once it replays
+            await block(rt, e, f"queue {queue.name}")
         return None
     except BaseException:
         if ex is not None:

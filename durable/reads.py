@@ -12,19 +12,16 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 
 from durable.audit import audit_run
-from durable.codec import canonical
-from durable.errors import NonDeterminismError, RunNotFound, WorkflowNotFound
-from durable.events import Status
+from durable.errors import RunNotFound
+from durable.events import TERMINAL, Status
 from durable.fold import RunLog, fold, follow
 from durable.logs import get_logger
 from durable.paths import check_name
 from durable.recorded import blob_refs
-from durable.results import Audit, Event, Page, ReplayCheck, RunInfo
+from durable.results import Audit, Event, Page, RunInfo
 from durable.run_info import info_from, info_from_index, info_from_waiting, to_public
 from durable.runtime import Runtime
 from durable.seal import Seal
-from durable.starts import continued_id
-from durable.steps import ContinueAsNew
 from durable.store.base import Store
 from durable.store.types import ListingFilter, ViewStatus
 
@@ -60,7 +57,12 @@ class Reads:
         return run
 
     async def get_run(self, run_id: str) -> RunInfo:
-        return info_from(await self._current(run_id), RunInfo)
+        run = await self._current(run_id)
+        info = info_from(run, RunInfo)
+        if run.status not in TERMINAL:  # (the append that ended a run cleared its mark)
+            head = await self.rt.store.read_head(run_id)
+            info.blocked = head.blocked if head is not None else None
+        return info
 
     async def history(self, run_id: str, after: int = 0, limit: int | None = None
                       ) -> list[Event]:
@@ -103,44 +105,11 @@ class Reads:
         """Drop the cached fold of a run whose stored events were rewritten (redact)."""
         self._runs.pop(run_id, None)
 
-    async def check_replay(self, run_id: str) -> ReplayCheck:
-        """Replay the run's whole log against today's code, read-only."""
-        events = await self.rt.events(run_id)
-        run = fold(events)
-        try:
-            ex = await self.rt.execution(run, events)
-        except WorkflowNotFound as e:
-            return ReplayCheck(run_id, run.status, False, str(e))
-        try:
-            ex.replay()
-            main = ex.main
-            if run.status == Status.SUCCEEDED:
-                if main is None or not main.done() or main.cancelled() or (
-                        main.exception() is not None
-                        and not isinstance(main.exception(), ContinueAsNew)):
-                    return ReplayCheck(run_id, run.status, False,
-                                       "the log says succeeded, the code does not finish")
-                output = ({"continued_as": continued_id(run_id)}
-                          if isinstance(main.exception(), ContinueAsNew)
-                          else canonical(main.result()))
-                if output != run.output:
-                    return ReplayCheck(run_id, run.status, False,
-                                       "the code now returns another output than the log holds")
-            elif run.status == Status.FAILED and main is not None and main.done() and not (
-                main.cancelled() or main.exception()
-            ):
-                return ReplayCheck(run_id, run.status, False,
-                                   "the log says failed, the code now succeeds")
-        except (NonDeterminismError, ValueError) as e:
-            return ReplayCheck(run_id, run.status, False, str(e))
-        finally:
-            ex.close()
-        return ReplayCheck(run_id, run.status, True, None)
-
     async def list_runs(self, f: ListingFilter) -> Page:
         await self.rt.store.catch_up()  # read your own writes: the index has seen them all
-        rows, total, waiting = await self.rt.store.list_runs(f)
-        return Page([info_from_index(r, waiting.get(r.run_id, [])) for r in rows], total)
+        rows, total, waiting, blocked = await self.rt.store.list_runs(f)
+        return Page([info_from_index(r, waiting.get(r.run_id, []), blocked.get(r.run_id))
+                     for r in rows], total)
 
     async def list_suspended(self, f: ListingFilter) -> Page:
         rows, total, heads = await self.rt.store.list_suspended(f)
@@ -167,6 +136,7 @@ def _ts(d: datetime | None) -> float | None:
 def make_filter(
     status: str | None, workflow: str | None, resource_id: str | None, thread_id: str | None,
     from_date: datetime | None, to_date: datetime | None, page: int, per_page: int,
+    blocked: bool | None = None,
 ) -> ListingFilter:
     for name, value in (("page", page), ("per_page", per_page)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -180,8 +150,10 @@ def make_filter(
     for name, text in (("workflow", workflow), ("resource_id", resource_id),
                        ("thread_id", thread_id)):
         check_name(name, text, optional=True)
+    if blocked is not None and not isinstance(blocked, bool):
+        raise ValueError(f"blocked must be True, False or None, not {blocked!r}")
     return ListingFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
-                         page, per_page)
+                         page, per_page, blocked)
 
 
 async def keep_projected(store: Store, every: float) -> None:

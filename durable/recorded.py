@@ -3,8 +3,9 @@
 Replay needs, from the log: the deliveries in the order they were recorded
 (step results and resumes, matched to the code's requests by path), what kind
 of thing each path was (a step or a suspension), which suspensions were
-recorded and which withdrawn, how many state changes were made, and whether
-the run was interrupted (recovered) while a step was in flight.
+recorded and which withdrawn, how many state changes were made, which patches
+(``ctx.patched``) the run took, and whether the run was interrupted (recovered)
+while a step was in flight.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Recorded:
     failures: dict[str, int] = field(default_factory=dict)  # failed attempts of held steps
     suspended: set[str] = field(default_factory=set)  # suspensions recorded
     withdrawn: set[str] = field(default_factory=set)  # suspensions recorded as withdrawn
+    patches: set[str] = field(default_factory=set)  # ctx.patched ids recorded as taken
     state_sets: int = 0
     interrupted: int = 0  # `recovered` events after the last delivery
     pause_pending: bool = False  # a pause was requested and not yet honoured
@@ -73,6 +75,8 @@ def index_log(events: Sequence[Event]) -> Recorded:
             rec.withdrawn.add(path_key(e.payload.path))
         elif t is EventType.STATE_SET:
             rec.state_sets += 1
+        elif t is EventType.PATCHED:
+            rec.patches.add(e.payload.patch_id)
         elif t is EventType.RECOVERED:
             rec.interrupted += 1
         elif t is EventType.PAUSE_REQUESTED:

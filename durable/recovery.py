@@ -5,7 +5,8 @@ released the run) is claimed with a ``recovered`` event appended at the
 position its log ends: of several engines racing to recover it, one wins, and
 a slow old holder that still lives loses its next append (it is fenced by the
 log, not trusted to stop). The run is replayed read-only before the claim, so
-a run that today's code cannot replay is left untouched.
+a run that today's code cannot replay is left untouched, marked blocked
+(:mod:`durable.blocking`) until code that replays it claims it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from durable.blocking import block
 from durable.errors import NonDeterminismError, PositionConflict
 from durable.events import EventType, Recovered, Status
 from durable.execution import Execution
@@ -75,8 +77,8 @@ async def claim(rt: Runtime, head: Head) -> Execution | None:
             ex.close()
         if isinstance(e, _Moved | PositionConflict):
             return None
-        if isinstance(e, NonDeterminismError):
-            log.error("recover_blocked_by_nondeterminism", run_id=run_id, error=str(e))
+        if isinstance(e, NonDeterminismError):  # marked blocked; tried again next time
+            await block(rt, e, "recover")
             return None
         if isinstance(e, Exception):
             log.error("recover_failed", run_id=run_id, exc_info=True)

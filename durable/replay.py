@@ -25,8 +25,10 @@ from typing import Any
 
 import msgspec
 
+from durable import patching
 from durable.codec import canonical
 from durable.context import Context
+from durable.divergence import instead, place
 from durable.errors import InvalidResumeData, NonDeterminismError, StepFailed, WaitTimeout
 from durable.events import (
     ANSWERS,
@@ -69,6 +71,7 @@ class Replay:
         self.run_id = run.id
         self.tail = Tail(run)
         self.recorded = index_log(events)
+        self.log: list[Event] | None = events  # until drained: to place a divergence
         self.blobs = blobs or {}  # large recorded results, by content hash
         self.cursor = 0
         self.loop = WorkflowLoop()  # type: ignore[abstract]  # I/O methods are never called
@@ -86,6 +89,8 @@ class Replay:
         self.dead = False  # lost the run, or closed: never appends again
         self.main: asyncio.Task[Any] | None = None
         self.step_ids: set[str] = set()  # step ids already checked (ctx.step in a loop)
+        self.patches: dict[str, bool] = {}  # ctx.patched: the run's answer per patch id
+        self.unmarked = False  # a patch marker may wait in pending (see Intake.mark_first)
 
     @property
     def run(self) -> RunLog:
@@ -113,11 +118,21 @@ class Replay:
             return key  # the log's very next delivery is this step's: the kinds agree
         logged = self.recorded.kinds.get(key)
         if logged is not None and logged != kind and self.nde is None:
-            self.nde = NonDeterminismError(
-                self.run_id, (key, logged), (key, kind),
-                f"the log holds {key!r} as a {logged}, the code now asks for a {kind}",
-            )
+            self.nde = self.diverged(
+                key, key, f"the log holds {key!r} as a {logged}, the code now asks for a {kind}",
+                self._place(key))
         return key
+
+    def diverged(self, logged: str | None, requested: str | None, detail: str,
+                 position: int | None) -> NonDeterminismError:
+        return NonDeterminismError(self.run_id, logged, requested, detail, position=position,
+                                   length=self.position)
+
+    def _place(self, key: str) -> int | None:
+        return place(self.log or (), key)
+
+    def instead(self) -> str | None:
+        return instead(self.requests, self.recorded.kinds, self.run.suspensions)
 
     def request_step(
         self, path: Path, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int,
@@ -197,6 +212,9 @@ class Replay:
             self.pending.remove(suspended)
         elif key not in self.recorded.withdrawn:
             self.pending.append((EventType.WITHDRAWN, Withdrawn(path=list(req.path))))
+
+    def patched(self, patch_id: str) -> bool:
+        return patching.patched(self, patch_id)
 
     def set_state(self, state: dict[str, Any]) -> None:
         state = canonical(state)
@@ -284,17 +302,12 @@ class Replay:
                 continue
             if req is None or resumed != (req.kind == SUSPEND):
                 self.dead = True
-                raise NonDeterminismError(
-                    self.run_id, key, sorted(self.requests),
+                raise self.diverged(
+                    key, key if req is not None else self.instead(),
                     f"the log's next entry is {event.type} {key!r}, but the code, replayed to "
-                    "this point, does not ask for it",
-                )
+                    "this point, does not ask for it", event.position)
             self.cursor += 1
             self.deliver(req, event, key)
-        # Drained: what replay needed of the log is spent; keep only what live code reads.
-        self.recorded.deliveries = []
-        self.recorded.kinds = {}
-        self.cursor = 0
         missing = [k for k, s in self.run.suspensions.items()
                    if k not in self.requests and k not in self.withdrawn and "child" not in s]
         missing += [k for k, c in self.run.children.items()
@@ -302,11 +315,16 @@ class Replay:
                     and k not in self.requests and k not in self.withdrawn]
         if missing:
             self.dead = True
-            raise NonDeterminismError(
-                self.run_id, missing, sorted(self.requests),
+            raise self.diverged(
+                missing[0], self.instead(),
                 f"the log holds {', '.join(map(repr, missing))} open, but the code no longer "
                 "waits there (it returns, fails or waits elsewhere instead)",
-            )
+                self._place(missing[0]))
+        # Drained: what replay needed of the log is spent; keep only what live code reads.
+        self.recorded.deliveries = []
+        self.recorded.kinds = {}
+        self.cursor = 0
+        self.log = None
 
     def close(self) -> None:
         """Stop the workflow coroutine; this execution never appends again."""

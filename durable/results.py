@@ -42,6 +42,10 @@ class RunInfo(msgspec.Struct, kw_only=True):
     suspended_at: datetime | None = None
     version: str | None = None
     position: int = 0
+    # Today's code could not replay the run where the engine's background work met it
+    # (a recovery, a timer, a worker's claim): the error; None otherwise. Nothing was
+    # appended; once code that replays it is deployed, that work continues it.
+    blocked: str | None = None
 
 
 class RunResult(RunInfo, kw_only=True):
@@ -90,12 +94,18 @@ class Audit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReplayCheck(msgspec.Struct, frozen=True):
-    """The verdict of replaying a stored run against today's code."""
+    """The verdict of replaying a stored run against today's code. When it fails,
+    ``position`` is the log's event where the code and the log part, ``logged`` the
+    step id the log holds there and ``requested`` the one the code asks for instead
+    (None where there is none: the code returns, or the log ended there)."""
 
     run_id: str
     status: str
     ok: bool
     error: str | None = None
+    position: int | None = None
+    logged: str | None = None
+    requested: str | None = None
 
 
 class EngineStats(msgspec.Struct, frozen=True):

@@ -65,8 +65,9 @@ def _suspensions(rows: list[OpenSuspension]) -> list[Suspension]:
             for r in rows]
 
 
-def info_from_index(row: IndexRow, rows: list[OpenSuspension]) -> RunInfo:
-    """A runs-index row (and its open suspensions) as the public RunInfo."""
+def info_from_index(row: IndexRow, rows: list[OpenSuspension], blocked: str | None = None
+                    ) -> RunInfo:
+    """A runs-index row (its open suspensions, and why it is blocked) as the public RunInfo."""
     suspensions = _suspensions(rows)
     return RunInfo(
         run_id=row.run_id,
@@ -89,6 +90,7 @@ def info_from_index(row: IndexRow, rows: list[OpenSuspension]) -> RunInfo:
         suspended_at=max((s.suspended_at for s in suspensions), default=None),
         version=row.version,
         position=row.position,
+        blocked=blocked,
     )
 
 
@@ -112,4 +114,5 @@ def info_from_waiting(w: WaitingRun, rows: list[OpenSuspension], head: Head | No
         suspended_at=_dt(w.suspended_at),
         version=head.version if head is not None else None,
         position=head.position if head is not None else 0,
+        blocked=head.blocked if head is not None else None,
     )

@@ -7,7 +7,8 @@ that fires, cancels or finishes the run. No task or coroutine waits for a timer.
 Each engine looks for due timers of the workflows it has registered when it
 opens, whenever a timer it wrote falls due, and every ``timer_poll`` seconds
 (timers written by other engines), and fires each one as a resume would: the
-run is replayed read-only first (a ``NonDeterminismError`` appends nothing),
+run is replayed read-only first (a ``NonDeterminismError`` appends nothing and
+marks the run blocked: :mod:`durable.blocking`),
 then ``timer_fired`` is appended at the position the engine read. Two engines
 firing one timer race on that position; the log lets one win, and the other
 finds the suspension closed and lets it be.
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from durable import deliveries
+from durable.blocking import block
 from durable.errors import EngineClosed, NonDeterminismError, NotSuspended, RunNotFound
 from durable.events import Event
 from durable.logs import get_logger
@@ -158,9 +160,9 @@ class Timers:
             # Fired by another engine or the run moved on (its row is gone), or the run is
             # paused: its timer fires once it is continued and waits there again.
             self._blocked[(run_id, key)] = time.time() + PAUSED_RETRY
-        except NonDeterminismError as e:
+        except NonDeterminismError as e:  # marked blocked; the timer is tried again later
             self._blocked[(run_id, key)] = time.time() + BLOCKED_RETRY
-            log.warning("timer_blocked", run_id=run_id, step_id=key, error=str(e))
+            await block(self.rt, e, f"timer {key}")
         except Exception:
             self._blocked[(run_id, key)] = time.time() + BLOCKED_RETRY
             log.warning("timer_failed", run_id=run_id, step_id=key, exc_info=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -66,8 +66,11 @@ class MemoryViews:
             self.position = n.id
         return len(notes)
 
-    def query_index(self, f: ListingFilter) -> tuple[list[IndexRow], int]:
-        hits = [r for r in self.index.values() if f.matches(r, r.created_at)]
+    def query_index(self, f: ListingFilter, blocked: Collection[str] = ()
+                    ) -> tuple[list[IndexRow], int]:
+        """``blocked``: the runs that are (``f.blocked`` keeps them, or the others)."""
+        hits = [r for r in self.index.values() if f.matches(r, r.created_at)
+                and (f.blocked is None or (r.run_id in blocked) == f.blocked)]
         hits.sort(key=lambda r: r.seq)
         hits.sort(key=lambda r: r.created_at, reverse=True)
         start = f.page * f.per_page

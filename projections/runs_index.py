@@ -183,9 +183,19 @@ class RunsIndex:
         self._track(cur, 0)
 
     # -- reading --------------------------------------------------------------------
-    def query(self, cur: Any, f: ListingFilter) -> tuple[list[IndexRow], int]:
+    def query(self, cur: Any, f: ListingFilter, *, heads: str | None = None
+              ) -> tuple[list[IndexRow], int]:
+        """A page of rows and their total; ``f.blocked`` looks the runs up in ``heads``
+        (the head rows, which say which runs are blocked)."""
         where, params = f.where(date_column="created_at", ph=self.d.ph)
-        if (f.workflow, f.resource_id, f.thread_id, f.from_date, f.to_date) == (None,) * 5:
+        if f.blocked is not None:
+            if heads is None:
+                raise ValueError("filtering on blocked needs the head rows' table")
+            clause = (f"run_id {'IN' if f.blocked else 'NOT IN'} "
+                      f"(SELECT run_id FROM {heads} WHERE blocked IS NOT NULL)")
+            where = f"{where} AND {clause}" if where else f" WHERE {clause}"
+        if (f.workflow, f.resource_id, f.thread_id, f.from_date, f.to_date, f.blocked
+                ) == (None,) * 6:
             by_status = " WHERE status = " + self.d.ph if f.status is not None else ""
             cur.execute(f"SELECT COALESCE(SUM(n), 0) AS n FROM {self.counts}{by_status}",
                         [f.status] if f.status is not None else [])

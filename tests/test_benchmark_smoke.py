@@ -52,3 +52,10 @@ def test_http_load_loses_and_duplicates_no_resume_on_sqlite() -> None:
     assert (figures["lost_resumes"], figures["duplicated_resumes"], figures["runs_wrong"],
             figures["error_count"]) == (0, 0, 0, 0)
     assert figures["retries_skipped"] > 0 and figures["server_exit"] == 0
+
+
+def test_replay_check_checks_every_stored_history_both_ways() -> None:
+    out = _run("benchmarks.replay_check", "--runs", "40", "--steps", "5", "--repeats", "1",
+               "--no-write")
+    assert "batched    40 histories of 5 steps" in out
+    assert "one_by_one 40 histories of 5 steps" in out and "target 1,000/s" in out

@@ -1,4 +1,5 @@
-"""The docs' examples run: every Python block in concepts.md, and the tutorial's program."""
+"""The docs' examples run: every Python block in concepts.md and deploys.md, and the
+tutorial's program."""
 
 from __future__ import annotations
 

@@ -78,6 +78,7 @@ def payloads(draw: Any) -> tuple[str, dict[str, Any]]:
                            "status": draw(st.sampled_from(["paused", "suspended"])),
                            "workflow": "w", "state": {"k": draw(values)},
                            "results": {"a.0": draw(values)}},
+        EventType.PATCHED: {"patch_id": draw(st.text(min_size=1))},
         EventType.CANCELLED: {"reason": draw(st.text())},
         EventType.SUCCEEDED: {"output": draw(values)},
         EventType.FAILED: {"error": draw(st.text()), "error_type": "ValueError"},

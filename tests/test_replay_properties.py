@@ -1,8 +1,9 @@
 """Properties of replay, for randomly generated workflows.
 
 A generated program mixes steps, failing steps caught by the workflow,
-suspensions, state changes, recorded randomness and parallel branches under
-``asyncio.gather`` (nested), with step ids reused across loops and branches.
+suspensions, state changes, recorded randomness, ``ctx.patched`` branches and
+parallel branches under ``asyncio.gather`` (nested), with step ids reused across
+loops and branches.
 Branches append to one shared list, so the output depends on the interleaving.
 
 1. Hot = cold: executing a program with every resume handled by the engine that
@@ -33,6 +34,7 @@ LEAF = st.one_of(
     st.tuples(st.just("fail"), IDS),
     st.tuples(st.just("state"), st.integers(0, 9)),
     st.tuples(st.just("rand")),
+    st.tuples(st.just("patch"), st.sampled_from(["p", "q"])),
 )
 PROGRAMS = st.recursive(
     st.lists(LEAF, min_size=1, max_size=4),
@@ -79,6 +81,9 @@ class World:
                     ctx.set_state({"v": op[1], "seen": len(out)})
                 elif kind == "rand":
                     out.append(["rand", int(ctx.random() * 1_000_000)])
+                elif kind == "patch":
+                    if ctx.patched(op[1]):
+                        out.append(await ctx.step(f"{op[1]}-new", effect, f"{op[1]}-new"))
                 else:
                     await asyncio.gather(*(run_ops(ctx, branch, out) for branch in op[1]))
 

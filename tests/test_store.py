@@ -171,7 +171,7 @@ async def views(store: Store) -> tuple[Any, ...]:
 
 async def index_rows(store: Store) -> dict[str, IndexRow]:
     await store.catch_up()
-    rows, _, _ = await store.list_runs(ListingFilter(per_page=10_000))
+    rows, *_ = await store.list_runs(ListingFilter(per_page=10_000))
     return {r.run_id: r for r in rows}
 
 
@@ -444,12 +444,12 @@ async def test_list_runs_filters_paging_and_total(store: Store) -> None:
         await store.append(logs.next(run, *end))
 
     # The index is a tracking projection: it holds nothing until it catches up.
-    assert await store.list_runs(ListingFilter()) == ([], 0, {})
+    assert await store.list_runs(ListingFilter()) == ([], 0, {}, {})
     assert await store.catch_up() == 11
     assert await store.catch_up() == 0
 
     async def ids(**kw: Any) -> tuple[list[str], int]:
-        rows, total, _ = await store.list_runs(ListingFilter(**kw))
+        rows, total, *_ = await store.list_runs(ListingFilter(**kw))
         return [r.run_id for r in rows], total
 
     assert await ids() == (["r4", "r3", "r2", "r1", "r0"], 5)
@@ -469,7 +469,7 @@ async def test_list_runs_filters_paging_and_total(store: Store) -> None:
     assert await ids(workflow="alpha", per_page=1, page=1) == (["r1"], 3)
 
     # Each row is the fold of its log; the page carries its runs' open suspensions.
-    rows, _, waiting = await store.list_runs(ListingFilter())
+    rows, _, waiting, _ = await store.list_runs(ListingFilter())
     by_id = {r.run_id: r for r in rows}
     for run_id, row in by_id.items():
         run = fold(logs.events[run_id])
@@ -628,7 +628,7 @@ async def test_rebuild_views_gives_the_same_views(store: Store) -> None:
     for a in writes:
         await store.append(a)
     before = await views(store)
-    (waiting, _, _), (index, total, _), _ = before
+    (waiting, _, _), (index, total, *_), _ = before
     assert [w.run_id for w, _ in waiting] == ["one", "two"]
     assert total == 5 and len(index) == 5
     await store.rebuild_views()
@@ -754,3 +754,34 @@ async def test_a_feed_names_the_runs_others_appended_to(shared_url: str) -> None
         await feed.close()
         await watching.close()
         await writing.close()
+
+
+async def test_a_block_is_kept_beside_the_log_and_the_next_head_write_clears_it(
+    store: Store,
+) -> None:
+    """``Store.block``: a mark on the run's head row (the log is not touched), refused
+    when the log moved past what the blocker read, cleared by the append that
+    continues the run, and what ``list_runs(blocked=...)`` filters on."""
+    await store.append(append("r", 0, 2))
+    await store.append(append("other", 0))
+    before = [e.stored() for e in await store.read_events("r")]
+    assert not await store.block("r", "moved on", 1)  # the log holds 2 events by now
+    assert (await store.read_head("r")).blocked is None  # type: ignore[union-attr]
+    assert await store.block("r", "code \x00 changed", 2)
+    head = await store.read_head("r")
+    assert head is not None and head.blocked is not None and "changed" in head.blocked
+    since = head.blocked_since
+    assert not await store.block("r", "again", None)  # blocked already: not news
+    again = await store.read_head("r")
+    assert again is not None and again.blocked == "again" and again.blocked_since == since
+    assert [e.stored() for e in await store.read_events("r")] == before
+    assert not await store.block("nobody", "x", None)
+    await store.catch_up()
+    rows, total, _, blocked = await store.list_runs(ListingFilter(blocked=True))
+    assert ([r.run_id for r in rows], total, blocked) == (["r"], 1, {"r": "again"})
+    rows, total, _, blocked = await store.list_runs(ListingFilter(blocked=False))
+    assert ([r.run_id for r in rows], total, blocked) == (["other"], 1, {})
+    await store.append(append("r", 2))  # the run continues: its head row is written
+    cleared = await store.read_head("r")
+    assert cleared is not None and (cleared.blocked, cleared.blocked_since) == (None, None)
+    assert (await store.list_runs(ListingFilter(blocked=True)))[1] == 0

@@ -2,8 +2,8 @@
 
 - Every ``python`` block in docs/tutorial.md must be an excerpt, word for word,
   of docs/examples/tutorial_order.py (the tutorial's program).
-- Every ``python`` block in docs/concepts.md is a complete program: each is run
-  in a fresh temporary directory and must exit 0.
+- Every ``python`` block in docs/concepts.md and docs/deploys.md is a complete
+  program: each is run in a fresh temporary directory and must exit 0.
 
 Outputs are not compared: run ids, seeds and times differ on every run.
 """
@@ -31,14 +31,14 @@ def main() -> int:
         if code not in program:
             print(f"tutorial.md block {i}: not an excerpt of tutorial_order.py")
             failures += 1
-    for i, code in enumerate(blocks("concepts.md"), 1):
-        with tempfile.TemporaryDirectory() as tmp:
-            done = subprocess.run(
-                [sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, timeout=120
-            )
-        if done.returncode != 0:
-            print(f"concepts.md block {i}: exit {done.returncode}\n{done.stderr[-2000:]}")
-            failures += 1
+    for page in ("concepts.md", "deploys.md"):
+        for i, code in enumerate(blocks(page), 1):
+            with tempfile.TemporaryDirectory() as tmp:
+                done = subprocess.run([sys.executable, "-c", code], cwd=tmp,
+                                      capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                print(f"{page} block {i}: exit {done.returncode}\n{done.stderr[-2000:]}")
+                failures += 1
     print("docs code: ok" if not failures else f"docs code: {failures} failure(s)")
     return 1 if failures else 0
 

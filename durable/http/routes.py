@@ -62,7 +62,8 @@ async def start_run(state: State, name: FromPath[str], data: JSONBody[StartRun])
 
 async def _filtered(state: State, suspended: bool, status: str | None, workflow: str | None,
                     resource_id: str | None, thread_id: str | None, from_date: datetime | None,
-                    to_date: datetime | None, page: int, per_page: int) -> Page:
+                    to_date: datetime | None, page: int, per_page: int,
+                    blocked: bool | None = None) -> Page:
     engine = engine_of(state)
     try:
         if suspended:
@@ -71,7 +72,7 @@ async def _filtered(state: State, suspended: bool, status: str | None, workflow:
                 from_date=from_date, to_date=to_date, page=page, per_page=per_page)
         return await engine.list_runs(
             status=status, workflow=workflow, resource_id=resource_id, thread_id=thread_id,
-            from_date=from_date, to_date=to_date, page=page, per_page=per_page)
+            from_date=from_date, to_date=to_date, blocked=blocked, page=page, per_page=per_page)
     except ValueError as e:  # a filter the engine refuses (an unknown status, say)
         raise RequestInvalid(["query"], str(e)) from None
 
@@ -81,9 +82,12 @@ async def list_runs(
     state: State, status: Status = None, workflow: Text = None, resource_id: Text = None,
     thread_id: Text = None, from_date: When = None, to_date: When = None,
     page: PageNo = 0, per_page: PerPage = 50,
+    blocked: Annotated[bool | None, QueryParameter(
+        description="true: only runs today's code could not replay in the background; "
+        "false: only the others")] = None,
 ) -> Page:
     return await _filtered(state, False, status, workflow, resource_id, thread_id, from_date,
-                           to_date, page, per_page)
+                           to_date, page, per_page, blocked)
 
 
 @get("/runs/suspended", responses=ERRORS,

@@ -146,6 +146,13 @@ class Store(ABC):
         """Extend the leases of these runs, where ``owner_id`` still holds them."""
 
     @abstractmethod
+    async def block(self, run_id: str, error: str, length: int | None) -> bool:
+        """Mark the run blocked (today's code cannot replay it) with ``error`` on its
+        head row, unless its log holds more than ``length`` events by now (someone
+        continued it meanwhile; None: no such check). Appends nothing. The next write
+        of the head row clears it. True if the run was not blocked before."""
+
+    @abstractmethod
     async def release(self, run_id: str, owner_id: str) -> bool:
         """Clear the run's owner where ``owner_id`` holds it: nobody executes it any more,
         so any engine may claim it at once. True if it was released."""

@@ -201,8 +201,21 @@ class MemoryStore(RecorderStore):
 
     def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
         with self.recorder._database_lock:
-            rows, total = self.views.query_index(f)
-            return rows, total, self.views.open_suspensions([r.run_id for r in rows])
+            blocked = {r: h.blocked for r, h in self.heads.items() if h.blocked is not None}
+            rows, total = self.views.query_index(f, blocked)
+            return (rows, total, self.views.open_suspensions([r.run_id for r in rows]),
+                    {r.run_id: blocked[r.run_id] for r in rows if r.run_id in blocked})
+
+    def _block_sync(self, run_id: str, error: str, length: int | None, since: float) -> bool:
+        with self.recorder._database_lock:
+            head = self.heads.get(run_id)
+            if head is None or (length is not None and self.recorder.select_events(
+                    run_id, gt=length, limit=1)):
+                return False  # the log moved: whoever appended decides
+            was = head.blocked
+            head.blocked = error
+            head.blocked_since = head.blocked_since if was is not None else since
+            return was is None
 
     def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
         with self.recorder._database_lock:

@@ -36,7 +36,8 @@ def _heads_ddl(s: str) -> list[str]:
             suspended_at DOUBLE PRECISION,
             owner_id TEXT, owner_host TEXT, owner_pid BIGINT, owner_start BIGINT,
             lease_until DOUBLE PRECISION, queue TEXT, queue_key TEXT,
-            forked_from TEXT, fork_position BIGINT
+            forked_from TEXT, fork_position BIGINT,
+            blocked TEXT, blocked_since DOUBLE PRECISION
         )""",
         f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
         f"CREATE INDEX IF NOT EXISTS durable_runs_parent ON {s}.durable_runs (parent_run_id) "

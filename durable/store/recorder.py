@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -119,6 +120,10 @@ class RecorderStore(LogReads, Store):
 
     @abstractmethod
     def _release_sync(self, run_id: str, owner_id: str) -> bool: ...
+
+    @abstractmethod
+    def _block_sync(self, run_id: str, error: str, length: int | None, since: float) -> bool:
+        ...
 
     @abstractmethod
     def _list_runs_sync(self, f: ListingFilter) -> RunsPage: ...
@@ -308,6 +313,10 @@ class RecorderStore(LogReads, Store):
 
     async def release(self, run_id: str, owner_id: str) -> bool:
         return await self._read(self._release_sync, run_id, owner_id)  # type: ignore[no-any-return]
+
+    async def block(self, run_id: str, error: str, length: int | None) -> bool:
+        return await self._read(  # type: ignore[no-any-return]
+            self._block_sync, run_id, error, length, time.time())
 
     async def list_runs(self, f: ListingFilter) -> RunsPage:
         return await self._read(self._list_runs_sync, f)  # type: ignore[no-any-return]

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
 from durable.bulk import without_gc
 from durable.bulk_decode import decode_rows
 from durable.events import TERMINAL, Event
-from durable.fold import RunSnapshot, fold
+from durable.fold import fold
 from durable.store.recorder import RecorderStore
+from durable.store.sql_history import SQLHistory
 from durable.store.types import (
     HEAD_COLUMNS,
     OWNER_COLUMNS,
@@ -30,6 +31,7 @@ from durable.store.types import (
     head_from_row,
     head_params,
     open_rows,
+    printable,
 )
 from projections.dialect import Dialect
 from projections.runs_index import RunsIndex
@@ -39,17 +41,18 @@ BLOBS_DDL = "CREATE TABLE IF NOT EXISTS {t} (hash TEXT PRIMARY KEY, data {blob} 
 
 # What a listing page shows of each run's head row: fetched by position, not by name.
 PAGE_HEAD_COLUMNS = ("run_id", "workflow", "version", "status", "position", "parent_run_id",
-                     "created_at", "updated_at", "forked_from", "fork_position")
+                     "created_at", "updated_at", "forked_from", "fork_position", "blocked")
 
 
 def page_head(row: Sequence[Any]) -> Head:
-    run_id, workflow, version, status, position, parent, created, updated, origin, at = row
+    (run_id, workflow, version, status, position, parent, created, updated, origin, at,
+     blocked) = row
     return Head(run_id=run_id, workflow=workflow, version=version, status=status,
                 position=position, parent_run_id=parent, created_at=created, updated_at=updated,
-                forked_from=origin, fork_position=at)
+                forked_from=origin, fork_position=at, blocked=blocked)
 
 
-class SQLStore(RecorderStore):
+class SQLStore(SQLHistory, RecorderStore):
     dialect: Dialect
     listing: SuspendedListing
     index: RunsIndex
@@ -156,6 +159,39 @@ class SQLStore(RecorderStore):
                 + " WHERE run_id = ? AND owner_id = ?"), (run_id, owner_id))
             return bool(c.rowcount)
 
+    def _block_sync(self, run_id: str, error: str, length: int | None, since: float) -> bool:
+        """The head row is locked first (PostgreSQL: FOR UPDATE; SQLite: the write lock),
+        then the log is looked at: an append that continues the run either committed
+        before (the log moved: nothing is written) or waits for this transaction and
+        then rewrites the row, clearing the mark."""
+        runs = self._t("durable_runs")
+        lock = " FOR UPDATE" if self.dialect.name == "postgres" else ""
+        with self._writing() as c:
+            c.execute(self.dialect.sql(f"SELECT blocked FROM {runs} WHERE run_id = ?{lock}"),
+                      (run_id,))
+            rows = c.fetchall()
+            if not rows:
+                return False
+            if length is not None:
+                c.execute(self.dialect.sql(
+                    f"SELECT originator_version FROM {self.index.events} WHERE originator_id = ? "
+                    "AND originator_version > ? LIMIT 1"), (run_id, length))
+                if c.fetchall():
+                    return False
+            c.execute(self.dialect.sql(
+                f"UPDATE {runs} SET blocked = ?, blocked_since = COALESCE(blocked_since, ?) "
+                "WHERE run_id = ?"), (printable(error), since, run_id))
+            return rows[0]["blocked"] is None
+
+    def _blocked_of(self, c: Any, run_ids: list[str]) -> dict[str, str]:
+        """The blocked runs among ``run_ids``, with their errors (in transaction ``c``)."""
+        if not run_ids:
+            return {}
+        c.execute(self.dialect.sql(
+            f"SELECT run_id, blocked FROM {self._t('durable_runs')} WHERE blocked IS NOT NULL "
+            f"AND run_id IN ({', '.join('?' for _ in run_ids)})"), run_ids)
+        return {r["run_id"]: r["blocked"] for r in c.fetchall()}
+
     def _prune_snapshots_sync(self, run_id: str, since: int, below: int) -> None:
         self._execute(f"DELETE FROM {self._t('durable_snapshots')} WHERE originator_id = ? "
                       "AND originator_version >= ? AND originator_version < ?",
@@ -182,65 +218,6 @@ class SQLStore(RecorderStore):
         # A fork's log begins with its original's events.
         return {r: self._with_prefix(r, log, 0, None) for r, log in logs.items()}
 
-    def _read_snapshots_sync(self, run_ids: list[str]) -> dict[str, RunSnapshot]:
-        """The latest snapshot of each run, one query per 500 runs."""
-        found: dict[str, RunSnapshot] = {}
-        for i in range(0, len(run_ids), 500):
-            chunk = run_ids[i:i + 500]
-            rows = self._query(
-                "SELECT originator_id, originator_version, topic, state FROM "
-                f"{self._t('durable_snapshots')} WHERE originator_id IN "
-                f"({', '.join('?' for _ in chunk)}) ORDER BY originator_id, "
-                "originator_version DESC", chunk)
-            for r in rows:
-                if r["originator_id"] not in found:
-                    found[r["originator_id"]] = self.mapper.to_domain_event(StoredEvent(
-                        r["originator_id"], r["originator_version"], r["topic"],
-                        bytes(r["state"])))  # type: ignore[assignment]
-        return found
-
-    # -- audit: the ends of every log, erasing a run's payloads -----------------------------
-    def _log_ends_sync(self) -> dict[str, tuple[int, str]]:
-        ev = self.index.events
-        with self._reading() as c, without_gc():  # one statement: one moment
-            c.execute(
-                "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM "
-                f"{ev} e JOIN (SELECT originator_id, MAX(originator_version) AS v FROM {ev} "
-                "GROUP BY originator_id) m ON e.originator_id = m.originator_id "
-                "AND e.originator_version = m.v")
-            events = self._to_events(c.fetchall())
-        return {e.run_id: (e.position, e.hash) for e in events}
-
-    def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                     index: tuple[bytes | None, bytes | None]) -> None:
-        d, ev = self.dialect, self.index.events
-        # Is a large result also another run's (stored once by content hash)? Its hash is
-        # written verbatim in the events that refer to it.
-        found = ("instr(state, CAST(? AS BLOB)) > 0" if d.name == "sqlite"
-                 else "position(%s::bytea in state) > 0")
-        with self._writing(lock_events=True) as c:
-            if d.name == "sqlite":  # the old content is overwritten, not left in free pages
-                c.execute("PRAGMA secure_delete = ON")
-            c.executemany(d.sql(f"UPDATE {ev} SET state = ? WHERE originator_id = ? "
-                                "AND originator_version = ?"),
-                          [(state, run_id, at) for at, state in rewritten.items()])
-            c.execute(d.sql(f"DELETE FROM {self._t('durable_snapshots')} "
-                            "WHERE originator_id = ?"), (run_id,))
-            c.execute(d.sql(f"UPDATE {self.index.table} SET output = ?, state = ? "
-                            "WHERE run_id = ?"), (*index, run_id))
-            for h in blobs:
-                c.execute(d.sql(f"SELECT 1 AS used FROM {ev} WHERE originator_id <> ? "
-                                f"AND {found} LIMIT 1"), (run_id, h.encode()))
-                if not c.fetchall():
-                    c.execute(d.sql(f"DELETE FROM {self._t('durable_blobs')} WHERE hash = ?"),
-                              (h,))
-            if d.name == "sqlite":
-                c.execute("PRAGMA secure_delete = OFF")
-        self._after_redact()
-
-    def _after_redact(self) -> None:
-        """Overwrite what the database still keeps of the erased content (its WAL)."""
-
     # -- the read models -----------------------------------------------------------------
     def _catch_up_sync(self, wait: bool = True) -> int:
         index = self.index
@@ -257,9 +234,11 @@ class SQLStore(RecorderStore):
 
     def _list_runs_sync(self, f: ListingFilter) -> RunsPage:
         with self._reading() as c:
-            rows, total = self.index.query(c, f)
-            waiting = self.listing.open_suspensions(c, [r.run_id for r in rows])
-        return rows, total, waiting
+            rows, total = self.index.query(c, f, heads=self._t("durable_runs"))
+            ids = [r.run_id for r in rows]
+            waiting = self.listing.open_suspensions(c, ids)
+            blocked = self._blocked_of(c, ids)
+        return rows, total, waiting, blocked
 
     def _list_suspended_sync(self, f: ListingFilter) -> WaitingPage:
         with self._reading() as c:
@@ -365,12 +344,17 @@ def migrate_heads(cur: Any, postgres: bool, table: str) -> None:
     else:
         cur.execute(f"PRAGMA table_info({table})")
         have = {r[1] for r in cur.fetchall()}
+    real = "DOUBLE PRECISION" if postgres else "REAL"
     for column, kind in (("queue", "TEXT"), ("queue_key", "TEXT"), ("forked_from", "TEXT"),
-                         ("fork_position", "BIGINT")):
+                         ("fork_position", "BIGINT"), ("blocked", "TEXT"),
+                         ("blocked_since", real)):
         if column not in have:
             cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_queue ON {table} "
                 "(queue, status, created_at) WHERE queue IS NOT NULL")
+    # list_runs(blocked=...) looks blocked runs up here: few rows, so a small index.
+    cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_blocked ON {table} (run_id) "
+                "WHERE blocked IS NOT NULL")
 
 
 def blobs_insert_sql(dialect: Dialect) -> str:

@@ -56,7 +56,9 @@ HEADS = [
         queue TEXT,
         queue_key TEXT,
         forked_from TEXT,
-        fork_position BIGINT
+        fork_position BIGINT,
+        blocked TEXT,
+        blocked_since REAL
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
     "CREATE INDEX IF NOT EXISTS durable_runs_parent ON durable_runs (parent_run_id) "

@@ -49,6 +49,11 @@ class Head(msgspec.Struct, kw_only=True):
     queue_key: str | None = None
     forked_from: str | None = None  # engine.fork: the original, and the position forked at
     fork_position: int | None = None
+    # Today's code could not replay the run where the engine's own background work
+    # met it (Store.block): the error, and since when. Every write of the row clears
+    # them, and only an append writes it: the one that continues the run does.
+    blocked: str | None = None
+    blocked_since: float | None = None
 
 
 HEAD_COLUMNS = tuple(Head.__struct_fields__)
@@ -154,6 +159,7 @@ class ListingFilter:
     to_date: float | None = None
     page: int = 0
     per_page: int = 50
+    blocked: bool | None = None  # runs-index listing: only blocked runs, or only others
 
     def where(self, *, date_column: str, ph: str = "?", status: bool = True, prefix: str = ""
               ) -> tuple[str, list[Any]]:
@@ -188,8 +194,9 @@ class ListingFilter:
 
 
 # What a list call returns: the rows of a page, the total before paging, and
-# the open suspensions (or heads) of the runs on the page.
-RunsPage = tuple[list[IndexRow], int, dict[str, list[OpenSuspension]]]
+# the open suspensions (or heads) of the runs on the page; for the runs index also
+# the blocked runs of the page, with their errors.
+RunsPage = tuple[list[IndexRow], int, dict[str, list[OpenSuspension]], dict[str, str]]
 WaitingPage = tuple[list[tuple[WaitingRun, list[OpenSuspension]]], int, dict[str, Head]]
 
 
