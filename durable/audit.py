@@ -35,7 +35,11 @@ async def audit_run(rt: Runtime, run_id: str, against: Seal | None = None) -> Au
     try:
         events = await rt.events(run_id)
     except RunNotFound:
-        raise
+        if await rt.store.read_head(run_id) is None:
+            raise
+        return Audit(run_id=run_id, ok=False, length=0, head_hash=None, first_bad=1,
+                     reason="the run's head row remains but every event of its log is gone: "
+                     "they were deleted")
     except Exception:  # an event that no longer decodes was altered
         log.warning("audit_decode_failed", run_id=run_id, exc_info=True)
         return await _undecodable(rt, run_id)

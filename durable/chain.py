@@ -14,8 +14,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from durable.erasure import holds_only_marks
 from durable.events import LEGACY_GENESIS, TOPICS, Event, EventType
 from durable.hashing import chain_hash, genesis_hash, legacy_chain_hash
+
+TERMINAL_TYPES = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,12 @@ def check_chain(run_id: str, events: Sequence[Event]) -> ChainReport:
         return ChainReport(0, None, 1, "the log is empty: its first event is missing")
     legacy = events[0].prev_hash == LEGACY_GENESIS
     root = root_of(run_id, events)
+    moved = _moved(run_id, events)
+    if moved is not None:
+        return ChainReport(len(events), events[-1].hash, *moved)
     prev = LEGACY_GENESIS if legacy else genesis_hash(root)
     redacted = 0
+    reasons: set[str] = set()
     sha256, link, topics = hashlib.sha256, chain_hash, TOPICS
     for expected, e in enumerate(events, start=1):
         if e.position != expected or e.prev_hash != prev:
@@ -62,6 +69,9 @@ def check_chain(run_id: str, events: Sequence[Event]) -> ChainReport:
         else:
             redacted += 1
             payload = bytes.fromhex(e.data_hash)
+            erased = _not_erased(e, events, reasons)
+            if erased is not None:
+                return ChainReport(len(events), events[-1].hash, expected, erased, redacted)
         if link(prev, topics[e.type], expected, e.timestamp, payload) != e.hash:
             if not (legacy and e.data_hash is None and legacy_chain_hash(
                     root, prev, topics[e.type], expected, e.timestamp, e.data) == e.hash):
@@ -72,6 +82,36 @@ def check_chain(run_id: str, events: Sequence[Event]) -> ChainReport:
             legacy = False  # (a log goes on linked the new way once it has begun to)
         prev = e.hash
     return ChainReport(len(events), prev, redacted=redacted)
+
+
+def _not_erased(e: Event, events: Sequence[Event], reasons: set[str]) -> str | None:
+    """An event whose payload is said to be erased (its hash kept apart) must hold nothing
+    but the redaction's marks, all with the run's one reason, in a run that has ended:
+    otherwise someone wrote data under a kept hash."""
+    mark = holds_only_marks(e)
+    if mark is None:
+        return (f"event {e.position} ({e.type.value}) is marked as erased but holds data: "
+                "it was altered")
+    reasons.add(mark["redacted"])
+    if len(reasons) > 1:
+        return (f"event {e.position} ({e.type.value}) was erased for another reason than "
+                "the run's other erased events: it was altered")
+    if events[-1].type not in TERMINAL_TYPES:
+        return f"event {e.position} is marked as erased in a run that has not ended"
+    return None
+
+
+def _moved(run_id: str, events: Sequence[Event]) -> tuple[int, str] | None:
+    """A fork's own events follow its ``forked`` event, which names the fork: the log of
+    one fork stored under another's id (or exported under a made-up one) is caught."""
+    last = None
+    for e in events:
+        if e.type is EventType.FORKED:
+            last = e
+    if last is None or last.payload.run_id == run_id:
+        return None
+    return (last.position, f"event {last.position} (forked) began run "
+            f"{last.payload.run_id!r}, not {run_id!r}: this log was moved from another run")
 
 
 def _misplaced(expected: int, e: Event, prev: str) -> str:

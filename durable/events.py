@@ -229,6 +229,7 @@ class Forked(Payload):
     root: str  # the run whose chain this log began as (see durable.chain)
     status: str  # suspended where the original was, else paused
     workflow: str
+    run_id: str = ""  # the fork's own id: its log cannot be moved to another run's
     version: str | None = None
     resource_id: str | None = None
     thread_id: str | None = None

@@ -14,13 +14,13 @@ own and are redacted each on its own.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import msgspec
 
 from durable.chain import legacy_links
 from durable.codec import encode
-from durable.events import TERMINAL, Event, EventType, encode_raw
+from durable.erasure import erase
+from durable.events import TERMINAL, Event, EventType
 from durable.fold import fold
 from durable.runtime import Runtime
 
@@ -38,13 +38,19 @@ async def redact(rt: Runtime, run_id: str, reason: str) -> None:
         raise ValueError(f"run {run_id!r}'s log was linked before payloads were hashed apart "
                          "(an engine older than issue 12): erasing a payload would break its "
                          "chain. Export it, then delete the run if the law requires it")
+    waiting = await _unfinished_forks(rt, run_id)
+    if waiting:
+        raise ValueError(
+            f"run {run_id!r} has forks that have not ended ({', '.join(waiting[:3])}"
+            f"{' ...' if len(waiting) > 3 else ''}): they read their first events from it, "
+            "and would no longer replay once its payloads are erased. Let them end (or "
+            "cancel them) first")
     mark = {"redacted": reason}
-    own = run.fork_position or 0  # a fork's first events are its original's
     rewritten: dict[int, bytes] = {}
     erased: list[Event] = []
     refs: list[str] = []
     for e in events:
-        data = _erase(e, mark) if e.position > own else None
+        data = erase(e, mark)
         if data is None:
             erased.append(e)
             continue
@@ -57,40 +63,16 @@ async def redact(rt: Runtime, run_id: str, reason: str) -> None:
         erased.append(new)
     after = fold(erased)
     index = (encode(after.output) if after.output is not None else None, encode(after.state))
-    await rt.writer.rewrite(run_id, rewritten, refs, index)
+    await rt.writer.rewrite(run_id, rewritten, refs, index, reason)
 
 
-def _erase(e: Event, mark: dict[str, str]) -> bytes | None:
-    """The event's payload with the user's data replaced by ``mark`` (None: it holds none)."""
-    p, t = e.payload, e.type
-
-    def gone(value: Any) -> Any:
-        return mark if value not in (None, {}, [], "") else value
-
-    def raw(value: msgspec.Raw) -> msgspec.Raw:
-        return encode_raw(mark) if bytes(value) not in (b"", b"\xc0") else value
-
-    if t is EventType.STARTED:
-        new = msgspec.structs.replace(p, input=gone(p.input), state=gone(p.state),
-                                      request_context=gone(p.request_context))
-    elif t is EventType.STEP_COMPLETED:
-        new = msgspec.structs.replace(p, result=encode_raw(mark), ref=None, size=None)
-    elif t is EventType.SUSPENDED:
-        new = msgspec.structs.replace(p, payload=gone(p.payload))
-    elif t in (EventType.RESUMED, EventType.EVENT_SENT, EventType.EVENT_RECEIVED):
-        new = msgspec.structs.replace(p, data=raw(p.data))
-    elif t is EventType.CHILD_SUSPENDED:
-        new = msgspec.structs.replace(p, suspensions=[
-            {**s, "payload": gone(s.get("payload"))} for s in p.suspensions])
-    elif t in (EventType.CHILD_ENDED, EventType.SUCCEEDED):
-        new = msgspec.structs.replace(p, output=gone(p.output))
-    elif t is EventType.STATE_SET:
-        new = msgspec.structs.replace(p, state=gone(p.state))
-    elif t is EventType.FORKED:
-        new = msgspec.structs.replace(p, state=gone(p.state),
-                                      results={k: mark for k in p.results})
-    else:
-        return None
-    data = encode(new)
-    return None if data == bytes(e.data) else data
-
+async def _unfinished_forks(rt: Runtime, run_id: str) -> list[str]:
+    """Forks (and forks of forks) of the run that have not ended."""
+    found: list[str] = []
+    todo = [run_id]
+    while todo:
+        for head in await rt.store.forks_of(todo.pop()):
+            if head.status not in TERMINAL:
+                found.append(head.run_id)
+            todo.append(head.run_id)
+    return found

@@ -97,7 +97,8 @@ class ReplayCheck(msgspec.Struct, frozen=True):
     """The verdict of replaying a stored run against today's code. When it fails,
     ``position`` is the log's event where the code and the log part, ``logged`` the
     step id the log holds there and ``requested`` the one the code asks for instead
-    (None where there is none: the code returns, or the log ended there)."""
+    (None where there is none: the code returns, or the log ended there). A run that
+    passes unchecked (its payloads were erased) says why in ``error``."""
 
     run_id: str
     status: str

@@ -57,7 +57,7 @@ async def fork(rt: Runtime, run_id: str, at: At, results: dict[Any, Any] | None)
         status=Status.SUSPENDED if run.status == Status.SUSPENDED else Status.PAUSED,
         workflow=run.workflow, version=run.workflow_version, resource_id=run.resource_id,
         thread_id=run.thread_id, state=run.state, results=what_if)
-    run._id = str(uuid.uuid4())
+    run._id = payload.run_id = str(uuid.uuid4())
     await rt.writer.append(Tail(run), [(EventType.FORKED, payload)], hold=False)
     return run
 

@@ -226,10 +226,10 @@ class Writer:
         self._log(events[-1:], run)
 
     async def rewrite(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                      index: tuple[bytes | None, bytes | None]) -> None:
+                      index: tuple[bytes | None, bytes | None], reason: str) -> None:
         """Store a finished run's events with their payloads erased (``engine.redact``:
         the one change to a stored event; its links and hashes stay as they were)."""
-        await self.store.redact(run_id, rewritten, blobs, index)
+        await self.store.redact(run_id, rewritten, blobs, index, reason)
         log.info("run_redacted", run_id=run_id, events=len(rewritten))
 
     async def release(self, run_id: str) -> bool:

@@ -75,6 +75,7 @@ def payloads(draw: Any) -> tuple[str, dict[str, Any]]:
         EventType.RECOVERED: {"owner": "o2", "previous": "o1"},
         EventType.CLAIMED: {"owner": "o2", "queue": "default"},
         EventType.FORKED: {"forked_from": "orig", "fork_position": 3, "root": "run",
+                           "run_id": "run",
                            "status": draw(st.sampled_from(["paused", "suspended"])),
                            "workflow": "w", "state": {"k": draw(values)},
                            "results": {"a.0": draw(values)}},

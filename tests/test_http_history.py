@@ -48,9 +48,15 @@ async def test_fork_audit_export_import_and_redact_over_http(api: httpx.AsyncCli
 
     done = (await api.post(f"/runs/{run_id}/resume", json={"data": {"approved": True}})).json()
     assert done["run"]["status"] == "succeeded"
+    blocked = await api.post(f"/runs/{run_id}/redact", json={"reason": "request 9"})
+    assert blocked.status_code == 422 and "forks" in blocked.json()["detail"][0]["msg"]
+    for waiting in (fork, at_step):  # its forks read their first events from it
+        await api.post(f"/runs/{waiting['run_id']}/cancel")
     redacted = await api.post(f"/runs/{run_id}/redact", json={"reason": "request 9"})
     assert redacted.status_code == 200
     assert redacted.json()["output"] == {"redacted": "request 9"}
     assert (await api.get(f"/runs/{run_id}/audit")).json()["ok"] is True
-    early = await api.post(f"/runs/{fork['run_id']}/redact", json={"reason": "x"})
+    other = (await api.post("/workflows/approve-order/runs", json={"input": {"sku": "A"}})
+             ).json()
+    early = await api.post(f"/runs/{other['run_id']}/redact", json={"reason": "x"})
     assert early.status_code == 422  # still waiting: nothing erased

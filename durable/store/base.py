@@ -107,7 +107,7 @@ class Store(ABC):
 
     @abstractmethod
     async def redact(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                     index: tuple[bytes | None, bytes | None]) -> None:
+                     index: tuple[bytes | None, bytes | None], reason: str) -> None:
         """Erase a finished run's payloads, in one transaction: store the ``rewritten``
         event states by position, drop its snapshots, set its runs-index ``(output,
         state)``, and delete the ``blobs`` no other run's events refer to. Where the
@@ -123,6 +123,10 @@ class Store(ABC):
 
     @abstractmethod
     async def running_heads(self) -> list[Head]: ...
+
+    @abstractmethod
+    async def forks_of(self, run_id: str) -> list[Head]:
+        """The head rows of the runs forked from ``run_id`` (not of their own forks)."""
 
     @abstractmethod
     async def pending_heads(self, queue: str, limit: int) -> list[Head]:

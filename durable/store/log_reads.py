@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from durable.bulk_decode import decode_rows
 from durable.events import Event, EventType, Forked
 from durable.fold import RunSnapshot
+from durable.store.types import Head
 
 KEPT_SNAPSHOT_EVERY = 1000
 
@@ -36,6 +37,9 @@ class LogReads:
 
     async def _on_writer(self, fn: Any) -> Any:
         raise NotImplementedError  # the store: ``fn`` on its writer thread
+
+    def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]:
+        raise NotImplementedError  # the adapter
 
     def _prune_snapshots_sync(self, run_id: str, since: int, below: int) -> None:
         """Delete the run's snapshots at positions in ``[since, below)``."""
@@ -139,6 +143,13 @@ class LogReads:
         at = snapshot.originator_version
         self._prune_snapshots_sync(snapshot.originator_id,
                                    at // KEPT_SNAPSHOT_EVERY * KEPT_SNAPSHOT_EVERY, at)
+        # A snapshot folded before the run was redacted (another engine's, landing late)
+        # would bring the erased payloads back: looked for after it is stored, so either
+        # this sees the redaction, or the redaction (which drops every snapshot) follows.
+        head = self._heads_sync([snapshot.originator_id]).get(snapshot.originator_id)
+        if head is not None and head.redacted is not None:
+            self._prune_snapshots_sync(snapshot.originator_id, at, at + 1)
+
 
 def _fork_of(own: list[Event]) -> Forked | None:
     """The ``forked`` event a fork's own events begin with (None: not a fork)."""

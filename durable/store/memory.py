@@ -51,6 +51,8 @@ class _Recorder(POPOApplicationRecorder):
         appends: Sequence[Append] = kwargs.get("appends", ())
         if not guards_admit(appends, self._running):
             raise IntegrityError("a claimed run's queue has no room")
+        if any(a.expected == 0 and a.run_id in self.store.heads for a in appends):
+            raise IntegrityError("a run with this id exists")  # (a fork: no own position 1)
         ids = super()._update_table(stored_events, **kwargs)
         for a in appends:
             self.store.blobs.update(a.blobs)
@@ -113,7 +115,7 @@ class MemoryStore(RecorderStore):
         return {e.run_id: (e.position, e.hash) for e in events}
 
     def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                     index: tuple[bytes | None, bytes | None]) -> None:
+                     index: tuple[bytes | None, bytes | None], reason: str) -> None:
         rec = self.recorder
         with rec._database_lock:
             where = rec._stored_events_index.get(run_id, {})
@@ -123,6 +125,8 @@ class MemoryStore(RecorderStore):
                     originator_id=old.originator_id, originator_version=old.originator_version,
                     topic=old.topic, state=state)
             self._prune_snapshots_sync(run_id, 0, 2**62)
+            if run_id in self.heads:
+                self.heads[run_id].redacted = reason
             row = self.views.index.get(run_id)
             if row is not None:
                 row.output, row.state = index
@@ -139,6 +143,11 @@ class MemoryStore(RecorderStore):
     def _heads_sync(self, run_ids: list[str]) -> dict[str, Head]:
         with self.recorder._database_lock:
             return {r: msgspec.structs.replace(self.heads[r]) for r in run_ids if r in self.heads}
+
+    def _forks_sync(self, run_id: str) -> list[Head]:
+        with self.recorder._database_lock:
+            return [msgspec.structs.replace(h) for h in self.heads.values()
+                    if h.forked_from == run_id]
 
     def _running_sync(self) -> list[Head]:
         with self.recorder._database_lock:

@@ -37,7 +37,7 @@ def _heads_ddl(s: str) -> list[str]:
             owner_id TEXT, owner_host TEXT, owner_pid BIGINT, owner_start BIGINT,
             lease_until DOUBLE PRECISION, queue TEXT, queue_key TEXT,
             forked_from TEXT, fork_position BIGINT,
-            blocked TEXT, blocked_since DOUBLE PRECISION
+            blocked TEXT, blocked_since DOUBLE PRECISION, redacted TEXT
         )""",
         f"CREATE INDEX IF NOT EXISTS durable_runs_status ON {s}.durable_runs (status)",
         f"CREATE INDEX IF NOT EXISTS durable_runs_parent ON {s}.durable_runs (parent_run_id) "

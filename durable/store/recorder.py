@@ -286,17 +286,28 @@ class RecorderStore(LogReads, Store):
     def _log_ends_sync(self) -> dict[str, tuple[int, str]]: ...
 
     async def redact(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                     index: tuple[bytes | None, bytes | None]) -> None:
-        await self._on_writer(lambda: self._redact_sync(run_id, rewritten, blobs, index))
+                     index: tuple[bytes | None, bytes | None], reason: str) -> None:
+        await self._on_writer(lambda: self._redact_sync(run_id, rewritten, blobs, index,
+                                                        reason))
+        await self._read(self._after_redact)  # (off the writer: it may wait for readers)
+
+    def _after_redact(self) -> None:
+        """Overwrite what the database still keeps of the erased content (its WAL)."""
 
     @abstractmethod
     def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                     index: tuple[bytes | None, bytes | None]) -> None: ...
+                     index: tuple[bytes | None, bytes | None], reason: str) -> None: ...
 
     async def read_blobs(self, hashes: list[str]) -> dict[str, bytes]:
         if not hashes:
             return {}
         return await self._read(self._blobs_sync, hashes)  # type: ignore[no-any-return]
+
+    async def forks_of(self, run_id: str) -> list[Head]:
+        return await self._read(self._forks_sync, run_id)  # type: ignore[no-any-return]
+
+    @abstractmethod
+    def _forks_sync(self, run_id: str) -> list[Head]: ...
 
     async def running_heads(self) -> list[Head]:
         return await self._read(self._running_sync)  # type: ignore[no-any-return]

@@ -112,6 +112,11 @@ class SQLStore(SQLHistory, RecorderStore):
             found.update((r["run_id"], head_from_row(r)) for r in rows)
         return found
 
+    def _forks_sync(self, run_id: str) -> list[Head]:
+        rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE forked_from = ?",
+                           (run_id,))
+        return [head_from_row(r) for r in rows]
+
     def _running_sync(self) -> list[Head]:
         rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE status = 'running'")
         return [head_from_row(r) for r in rows]
@@ -301,14 +306,20 @@ class HeadWrites:
     def __init__(self, dialect: Dialect) -> None:
         self.upsert = upsert_head_sql(dialect)
         self.upsert_keeping_owner = upsert_head_sql(dialect, keep_owner=True)
+        self.insert = dialect.sql(
+            f"INSERT INTO {dialect.t('durable_runs')} ({', '.join(HEAD_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in HEAD_COLUMNS)})")
         self.insert_blob = blobs_insert_sql(dialect)
 
     def write(self, cur: Any, appends: Sequence[Append]) -> None:
-        """In order: a run appended to twice in one batch ends with its later head."""
+        """In order: a run appended to twice in one batch ends with its later head. A log's
+        first append (``expected == 0``) inserts the row: a run whose id is taken (a
+        fork has no event at position 1 of its own) makes it fail as a conflict."""
         for a in appends:
             if a.head is not None:
-                cur.execute(self.upsert_keeping_owner if a.keep_owner else self.upsert,
-                            head_params(a.head))
+                sql = (self.insert if a.expected == 0 else
+                       self.upsert_keeping_owner if a.keep_owner else self.upsert)
+                cur.execute(sql, head_params(a.head))
         blobs = blob_rows(appends)
         if blobs:
             cur.executemany(self.insert_blob, blobs)
@@ -347,7 +358,7 @@ def migrate_heads(cur: Any, postgres: bool, table: str) -> None:
     real = "DOUBLE PRECISION" if postgres else "REAL"
     for column, kind in (("queue", "TEXT"), ("queue_key", "TEXT"), ("forked_from", "TEXT"),
                          ("fork_position", "BIGINT"), ("blocked", "TEXT"),
-                         ("blocked_since", real)):
+                         ("blocked_since", real), ("redacted", "TEXT")):
         if column not in have:
             cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     cur.execute(f"CREATE INDEX IF NOT EXISTS durable_runs_queue ON {table} "

@@ -69,7 +69,7 @@ class SQLHistory:
         return {e.run_id: (e.position, e.hash) for e in events}
 
     def _redact_sync(self, run_id: str, rewritten: dict[int, bytes], blobs: list[str],
-                     index: tuple[bytes | None, bytes | None]) -> None:
+                     index: tuple[bytes | None, bytes | None], reason: str) -> None:
         d, ev = self.dialect, self.index.events
         # Is a large result also another run's (stored once by content hash)? Its hash is
         # written verbatim in the events that refer to it.
@@ -85,6 +85,8 @@ class SQLHistory:
                             "WHERE originator_id = ?"), (run_id,))
             c.execute(d.sql(f"UPDATE {self.index.table} SET output = ?, state = ? "
                             "WHERE run_id = ?"), (*index, run_id))
+            c.execute(d.sql(f"UPDATE {self._t('durable_runs')} SET redacted = ? "
+                            "WHERE run_id = ?"), (reason, run_id))
             for h in blobs:
                 c.execute(d.sql(f"SELECT 1 AS used FROM {ev} WHERE originator_id <> ? "
                                 f"AND {found} LIMIT 1"), (run_id, h.encode()))
@@ -93,7 +95,3 @@ class SQLHistory:
                               (h,))
             if d.name == "sqlite":
                 c.execute("PRAGMA secure_delete = OFF")
-        self._after_redact()
-
-    def _after_redact(self) -> None:
-        """Overwrite what the database still keeps of the erased content (its WAL)."""

@@ -24,6 +24,7 @@ from eventsourcing.sqlite import (
 from durable.bulk import without_gc
 from durable.bulk_decode import decode_run_rows
 from durable.events import Event
+from durable.logs import get_logger
 from durable.store.base import ChangeFeed
 from durable.store.sql import BLOBS_DDL, HeadWrites, SQLStore, check_guards, migrate_heads
 from durable.store.sqlite_feed import DataVersionFeed
@@ -58,7 +59,8 @@ HEADS = [
         forked_from TEXT,
         fork_position BIGINT,
         blocked TEXT,
-        blocked_since REAL
+        blocked_since REAL,
+        redacted TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS durable_runs_status ON durable_runs (status)",
     "CREATE INDEX IF NOT EXISTS durable_runs_parent ON durable_runs (parent_run_id) "
@@ -171,6 +173,7 @@ class _Checkpointer(threading.Thread):
             conn.close()
 
 
+log = get_logger("durable")
 MAX_POSITION = 2**62  # past any position (an unbounded read)
 
 
@@ -264,11 +267,23 @@ class SQLiteStore(SQLStore):
             raw.commit()
 
     def _after_redact(self) -> None:
-        # The erased pages' old versions may still be in the WAL: copy the new ones into
-        # the database and empty it (best effort: a long reader can keep it in use).
-        with contextlib.closing(sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
+        """The erased pages' old versions may still be in the WAL: copy the new ones into
+        the database and empty it. A TRUNCATE checkpoint holds writers back while it
+        waits for readers, so it waits briefly, a few times; a reader that stays longer
+        leaves the WAL to the next checkpoint, and the log says so."""
+        with contextlib.closing(sqlite3.connect(self.path, timeout=0.2,
                                                 isolation_level=None)) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for attempt in range(5):
+                try:
+                    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except sqlite3.OperationalError:
+                    busy = 1
+                if not busy:
+                    return
+                time.sleep(0.1 * (attempt + 1))
+        log.warning("redact_wal_not_emptied", path=self.path,
+                    detail="a reader kept the write-ahead log in use: the erased content "
+                    "stays in it until the next checkpoint that can empty it")
 
     def _reader(self) -> sqlite3.Connection:
         """This reader thread's own plain connection (no row factory, no explicit

@@ -54,6 +54,9 @@ class Head(msgspec.Struct, kw_only=True):
     # them, and only an append writes it: the one that continues the run does.
     blocked: str | None = None
     blocked_since: float | None = None
+    # engine.redact erased the run's payloads, for this reason (a finished run's row is
+    # never written again by an append, so the mark stays).
+    redacted: str | None = None
 
 
 HEAD_COLUMNS = tuple(Head.__struct_fields__)
