@@ -9,8 +9,9 @@ the engine, that ends waiting for input):
 - ``fork`` at random positions (each writes its ``forked`` event, committed);
 - ``audit`` of the whole run, in events per second;
 
-and ``verify --all`` over ``--runs`` runs of ``--run-events`` events (what
-``durable runs verify --all`` does), in events per second. Targets (issue 12):
+``verify --all`` over ``--runs`` runs of ``--run-events`` events (what
+``durable runs verify --all`` does), in events per second; and the replay check
+(``benchmarks.replay_check``) over ``--replay-runs`` histories of 20 steps. Targets (issue 12):
 ``state_at`` and ``fork`` under 10 ms at both sizes; ``verify --all`` at least
 200,000 events/s. Results go to ``benchmarks/results/travel.json``.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import durable
+from benchmarks import replay_check
 from durable.fold import fold
 
 RESULTS = Path(__file__).with_name("results") / "travel.json"
@@ -109,7 +111,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(tmp)
         sizes = [await one_size(folder, n, args.samples, rng) for n in args.sizes]
         many = await verify_all(folder, args.runs, args.run_events)
-    return {"sizes": sizes, "verify_all": many}
+        replay = await replay_check.measure(f"sqlite:///{folder}/replay.db",
+                                            args.replay_runs, 20, 1)
+    return {"sizes": sizes, "verify_all": many,
+            "replay_check": {"runs": args.replay_runs, "steps": 20,
+                             "histories_per_s": round(replay["batched"]["histories_per_s"])}}
 
 
 if __name__ == "__main__":
@@ -118,6 +124,7 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--runs", type=int, default=2_000)
     parser.add_argument("--run-events", type=int, default=50)
+    parser.add_argument("--replay-runs", type=int, default=1_000)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     figures = asyncio.run(main(args))
@@ -130,6 +137,8 @@ if __name__ == "__main__":
     v = figures["verify_all"]
     print(f"verify --all: {v['runs']} runs, {v['events']:,} events in {v['seconds']} s: "
           f"{v['events_per_s']:,} events/s")
+    print(f"replay check: {figures['replay_check']['histories_per_s']:,} histories of 20 "
+          "steps/s (python -m benchmarks.replay_check for the full measure)")
     print(json.dumps(figures))
     if not args.no_write:
         RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

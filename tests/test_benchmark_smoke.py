@@ -59,3 +59,14 @@ def test_replay_check_checks_every_stored_history_both_ways() -> None:
                "--no-write")
     assert "batched    40 histories of 5 steps" in out
     assert "one_by_one 40 histories of 5 steps" in out and "target 1,000/s" in out
+
+
+def test_travel_measures_state_at_fork_and_verify_all() -> None:
+    out = _run("benchmarks.travel", "--sizes", "300", "--samples", "5", "--runs", "20",
+               "--run-events", "12", "--replay-runs", "10", "--no-write")
+    figures = json.loads(out.strip().splitlines()[-1])
+    (size,) = figures["sizes"]
+    assert size["events"] == 300 and size["state_at"]["p50_ms"] > 0
+    assert size["fork"]["p50_ms"] > 0 and size["audit_events_per_s"] > 0
+    assert figures["verify_all"]["runs"] == 20 and figures["verify_all"]["events"] == 240
+    assert figures["replay_check"]["histories_per_s"] > 0

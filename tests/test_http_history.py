@@ -3,6 +3,9 @@ a what-if result, audit, export and import, redact."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
 
@@ -60,3 +63,21 @@ async def test_fork_audit_export_import_and_redact_over_http(api: httpx.AsyncCli
              ).json()
     early = await api.post(f"/runs/{other['run_id']}/redact", json={"reason": "x"})
     assert early.status_code == 422  # still waiting: nothing erased
+
+
+async def test_the_stream_sends_keep_alive_comments_while_a_run_waits(
+        tmp_path: Any, open_engine: Any) -> None:
+    from durable.examples.orders import register as orders
+    from durable.http.stream import messages
+
+    engine = await open_engine(f"sqlite:///{tmp_path}/k.db", orders)
+    run = await engine.create_run("approve-order")
+    waiting = await run.start({"sku": "A-1"})
+    stream = messages(engine, run.run_id, after=waiting.position, keep_alive=0.1)
+    first = await asyncio.wait_for(stream.__anext__(), 10)
+    assert first.comment == "keep-alive" and not first.data and first.id is None
+    await run.resume({"approved": True})
+    rest = [m async for m in stream]
+    ids = [int(m.id) for m in rest if m.comment is None and m.id is not None]
+    end = (await engine.get_run(run.run_id)).position
+    assert ids == list(range(waiting.position + 1, end + 1))  # then the stream ends
