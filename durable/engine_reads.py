@@ -68,6 +68,16 @@ class RunReads:
         return await self._read().audit(run_id, against)
 
     @_in_use
+    async def related_runs(self, run_id: str) -> dict[str, list[str]]:
+        """The runs made from this one: ``{"children": [...], "forks": [...]}`` (ids,
+        oldest first), for an inspector's links; the other direction is in ``RunInfo``
+        (``parent_run_id``, ``forked_from``, ``continued_from``)."""
+        store = self._runtime().store
+        forks = sorted(await store.forks_of(run_id), key=lambda h: h.created_at)
+        return {"children": [h.run_id for h in await store.children_of(run_id)],
+                "forks": [h.run_id for h in forks]}
+
+    @_in_use
     async def audit_all(self, *, against: Seal | None = None) -> list[Audit]:
         """:meth:`audit` of every run in the store, read many runs at a time (what
         ``durable runs verify --all`` does); with ``against``, a sealed run that is gone

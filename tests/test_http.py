@@ -27,7 +27,8 @@ TOKEN = "t0ken-for-tests"
 class Server:
     """``durable serve`` in a process of its own; its log goes to a file."""
 
-    def __init__(self, url: str, *args: str, token: str | None = TOKEN) -> None:
+    def __init__(self, url: str, *args: str, token: str | None = TOKEN,
+                 app: str = "tests.http_app:register") -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="durable-serve-", suffix=".log")  # noqa: SIM115
@@ -36,7 +37,7 @@ class Server:
         if token is not None:
             env["DURABLE_API_TOKEN"] = token
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "durable", "serve", "--app", "tests.http_app:register",
+            [sys.executable, "-m", "durable", "serve", "--app", app,
              "--db", url, "--port", str(self.port), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}

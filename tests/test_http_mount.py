@@ -64,6 +64,16 @@ async def test_the_api_mounted_in_a_host_service_shares_its_engine(tmp_path: Pat
             schema = await client.get("/durable/schema/openapi.json", headers=auth)
             assert schema.status_code == 200 and "/v1/runs/{run_id}/resume" in schema.json()[
                 "paths"]
+            # The inspector, under the host's prefix: sign in, then a page whose links and
+            # assets stay under the prefix.
+            page = await client.get("/durable/inbox")
+            assert (page.status_code, page.headers["location"]) == (303, "/durable/sign-in")
+            signed = await client.post("/durable/sign-in", data={"token": "host-token"})
+            assert signed.status_code == 303 and signed.headers["location"] == "/durable/"
+            run_page = await client.get(f"/durable/runs/{run_id}")
+            assert run_page.status_code == 200 and "rejected" in run_page.text
+            assert 'href="/durable/static/inspector.css"' in run_page.text
+            assert (await client.get("/durable/static/inspector.js")).status_code == 200
     finally:
         server.should_exit = True
         await serving

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,8 @@ from durable.cli.loading import engine_for_app
 
 
 def _server_class() -> type:
+    import asyncio
+
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -23,6 +25,11 @@ def _server_class() -> type:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
+            # Open event streams end now rather than hold the shutdown for --grace.
+            app: Any = self.config.app
+            stopping = getattr(getattr(app, "state", None), "stopping", None)
+            if stopping is not None:
+                asyncio.get_event_loop().call_soon_threadsafe(stopping.set)
 
     return Server
 

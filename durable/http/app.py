@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -34,6 +32,8 @@ from durable.http.errors import (
     on_validation,
 )
 from durable.http.routes import v1
+from durable.inspector.auth import guard, new_secret
+from durable.inspector.routes import inspector
 from durable.logs import get_logger
 
 log = get_logger("durable.http")
@@ -47,28 +47,6 @@ def _version() -> str:
         return "0"
 
 
-def bearer(token: str) -> Any:
-    """Middleware: every route answers 401 unless ``Authorization: Bearer <token>``
-    (compared in constant time)."""
-    expected = f"Bearer {token}".encode()
-    body = json.dumps({"detail": "this server needs Authorization: Bearer <token> "
-                                 "(the value of its DURABLE_API_TOKEN)"}).encode()
-
-    def factory(app: Any) -> Any:
-        async def guarded(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                got = dict(scope["headers"]).get(b"authorization", b"")
-                if not hmac.compare_digest(got, expected):
-                    await send({"type": "http.response.start", "status": 401, "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b"Bearer")]})
-                    await send({"type": "http.response.body", "body": body})
-                    return
-            await app(scope, receive, send)
-        return guarded
-    return factory
-
-
 def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
                concurrency: int = 10, max_body: int = MAX_BODY) -> Litestar:
     """The API for ``engine``. The engine is opened when the application starts (and
@@ -78,7 +56,8 @@ def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
     a request body is refused (413)."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(instance: Litestar) -> AsyncIterator[None]:
+        instance.state.stopping = asyncio.Event()  # set when the server begins to shut down
         opened = not engine.is_open
         if opened:
             await engine.open()
@@ -96,10 +75,10 @@ def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
         return Response(Problem("the server is shutting down; try again"), status_code=503)
 
     app = Litestar(
-        route_handlers=[v1],
-        state=State({"engine": engine}),
+        route_handlers=[v1, inspector],
+        state=State({"engine": engine, "token": token, "csrf_secret": new_secret()}),
         lifespan=[lifespan],
-        middleware=[bearer(token)] if token else [],
+        middleware=[guard(token)] if token else [],
         request_max_body_size=max_body,
         exception_handlers={
             ValidationException: on_validation,

@@ -129,6 +129,10 @@ class Store(ABC):
         """The head rows of the runs forked from ``run_id`` (not of their own forks)."""
 
     @abstractmethod
+    async def children_of(self, run_id: str) -> list[Head]:
+        """The head rows of the child runs ``run_id`` started (``ctx.child``)."""
+
+    @abstractmethod
     async def pending_heads(self, queue: str, limit: int) -> list[Head]:
         """The oldest runs of ``queue`` waiting for a worker (``engine.enqueue``)."""
 

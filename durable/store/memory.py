@@ -149,6 +149,11 @@ class MemoryStore(RecorderStore):
             return [msgspec.structs.replace(h) for h in self.heads.values()
                     if h.forked_from == run_id]
 
+    def _children_sync(self, run_id: str) -> list[Head]:
+        with self.recorder._database_lock:
+            return sorted((msgspec.structs.replace(h) for h in self.heads.values()
+                           if h.parent_run_id == run_id), key=lambda h: h.created_at)
+
     def _running_sync(self) -> list[Head]:
         with self.recorder._database_lock:
             return [msgspec.structs.replace(h) for h in self.heads.values()

@@ -309,6 +309,12 @@ class RecorderStore(LogReads, Store):
     @abstractmethod
     def _forks_sync(self, run_id: str) -> list[Head]: ...
 
+    async def children_of(self, run_id: str) -> list[Head]:
+        return await self._read(self._children_sync, run_id)  # type: ignore[no-any-return]
+
+    @abstractmethod
+    def _children_sync(self, run_id: str) -> list[Head]: ...
+
     async def running_heads(self) -> list[Head]:
         return await self._read(self._running_sync)  # type: ignore[no-any-return]
 

@@ -117,6 +117,11 @@ class SQLStore(SQLHistory, RecorderStore):
                            (run_id,))
         return [head_from_row(r) for r in rows]
 
+    def _children_sync(self, run_id: str) -> list[Head]:
+        rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE parent_run_id = ? "
+                           "ORDER BY created_at", (run_id,))
+        return [head_from_row(r) for r in rows]
+
     def _running_sync(self) -> list[Head]:
         rows = self._query(f"SELECT * FROM {self._t('durable_runs')} WHERE status = 'running'")
         return [head_from_row(r) for r in rows]

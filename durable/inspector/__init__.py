@@ -1,0 +1,1 @@
+"""The inspector: server-rendered pages to see, answer and travel through runs."""
