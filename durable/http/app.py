@@ -32,7 +32,7 @@ from durable.http.errors import (
     on_validation,
 )
 from durable.http.routes import v1
-from durable.inspector.auth import guard, new_secret
+from durable.inspector.auth import csrf_secret, guard, same_origin
 from durable.inspector.routes import inspector
 from durable.logs import get_logger
 
@@ -76,9 +76,9 @@ def create_app(engine: Engine, *, token: str | None = None, work: bool = True,
 
     app = Litestar(
         route_handlers=[v1, inspector],
-        state=State({"engine": engine, "token": token, "csrf_secret": new_secret()}),
+        state=State({"engine": engine, "token": token, "csrf_secret": csrf_secret(token)}),
         lifespan=[lifespan],
-        middleware=[guard(token)] if token else [],
+        middleware=[same_origin(), *([guard(token)] if token else [])],
         request_max_body_size=max_body,
         exception_handlers={
             ValidationException: on_validation,

@@ -62,6 +62,8 @@ JS = """
       const e = JSON.parse(m.data);
       if (e.position <= last) return;
       last = e.position;
+      // The run's last event: the server ends the stream after it (no reconnect).
+      if (["succeeded", "failed", "cancelled"].includes(e.type)) es.close();
       if (table && document.body.dataset.tail === "1") {
         const tr = document.createElement("tr");
         tr.id = "event-" + e.position;
@@ -86,7 +88,6 @@ JS = """
           s.textContent = info.status;
           s.className = "status s-" + info.status;
           document.getElementById("position").textContent = String(info.position);
-          if (["succeeded", "failed", "cancelled"].includes(info.status)) es.close();
         }
       } catch (err) { /* the next event tries again */ }
     };

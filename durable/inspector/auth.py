@@ -2,10 +2,14 @@
 
 With ``DURABLE_API_TOKEN`` set, ``/v1`` and ``/schema`` need ``Authorization:
 Bearer <token>``; the inspector's pages need the cookie its sign-in form sets
-(HttpOnly, SameSite=Strict: never sent with another site's request), and the
-cookie is also accepted on the API's reads (GET), so the pages' scripts can
-follow a run's stream. Writes through the API always need the header; the
-pages' own forms carry a CSRF token whether or not a token is set.
+(HttpOnly, SameSite=Strict), whose value is derived from the token, never the
+token itself (cookies ignore ports: another app on the same host receives it,
+and must not receive a credential for the API). The cookie is also accepted on
+the API's reads (GET), so the pages' scripts can follow a run's stream; writes
+through the API always need the header. The pages' forms carry a CSRF token
+(derived from the token, so every server sharing it accepts it); whatever the
+token, a write whose ``Origin`` is another site is refused, and no page may be
+framed.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import hashlib
 import hmac
 import json
 import secrets
-from http.cookies import SimpleCookie
 from typing import Any
+
+from litestar._parsers import parse_cookie_string
 
 COOKIE = "durable_token"
 OPEN = ("/sign-in", "/static/")  # what the sign-in page itself needs
@@ -40,39 +45,65 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _derived(token: str, purpose: bytes) -> str:
+    return hmac.new(token.encode(), purpose, hashlib.sha256).hexdigest()
+
+
+def session_of(token: str) -> str:
+    """The sign-in cookie's value: proves the token was given, cannot be used as it."""
+    return _derived(token, b"durable-inspector-session")
+
+
 def csrf_of(state: Any) -> str:
-    """The token the pages' forms carry: derived from a secret of this server process
-    (a page from another site cannot read it)."""
-    secret: bytes = state.csrf_secret
-    return hmac.new(secret, b"durable-inspector-forms", hashlib.sha256).hexdigest()
+    """The token the pages' forms carry (a page from another site cannot read it):
+    derived from the API token, else from a secret of this server process."""
+    return _derived(state.csrf_secret, b"durable-inspector-forms")
 
 
-def new_secret() -> bytes:
-    return secrets.token_bytes(32)
+def csrf_secret(token: str | None) -> str:
+    return token if token is not None else secrets.token_hex(32)
 
 
 def _cookie(headers: dict[bytes, bytes]) -> str | None:
     raw = headers.get(b"cookie")
     if not raw:
         return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except Exception:
-        return None
-    morsel = jar.get(COOKIE)
-    return morsel.value if morsel is not None else None
+    return parse_cookie_string(raw.decode("latin-1")).get(COOKIE)
 
 
 def signed_in(request: Any, token: str) -> bool:
     value = request.cookies.get(COOKIE)
-    return value is not None and token_matches(value, token)
+    return value is not None and token_matches(value, session_of(token))
+
+
+def same_origin() -> Any:
+    """Middleware: a request that changes something (not GET, HEAD or OPTIONS) whose
+    ``Origin`` names another site than the one it was sent to is refused (403). Browsers
+    send ``Origin`` with such requests; other clients send none and are not affected."""
+    body = json.dumps({"detail": "a request from another site may not change anything "
+                                 "here"}).encode()
+
+    def factory(app: Any) -> Any:
+        async def checked(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+                headers = dict(scope["headers"])
+                origin = headers.get(b"origin")
+                hosts = {headers.get(b"host", b""), headers.get(b"x-forwarded-host", b"")}
+                if origin is not None and origin.split(b"://", 1)[-1] not in hosts:
+                    await send({"type": "http.response.start", "status": 403, "headers": [
+                        (b"content-type", b"application/json")]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await app(scope, receive, send)
+        return checked
+    return factory
 
 
 def guard(token: str) -> Any:
     """Middleware: the API answers 401 without the bearer token (or, for a read, the
     sign-in cookie); a page without the cookie sends the browser to the sign-in page."""
     expected = f"Bearer {token}".encode()
+    session = session_of(token)
     body = json.dumps({"detail": "this server needs Authorization: Bearer <token> "
                                  "(the value of its DURABLE_API_TOKEN)"}).encode()
 
@@ -91,7 +122,7 @@ def guard(token: str) -> Any:
                 await app(scope, receive, send)
                 return
             cookie = _cookie(headers)
-            cookie_ok = cookie is not None and token_matches(cookie, token)
+            cookie_ok = cookie is not None and token_matches(cookie, session)
             if (not api and (cookie_ok or path.startswith(OPEN))) or (
                     api and cookie_ok and scope["method"] in ("GET", "HEAD")):
                 await app(scope, receive, send)

@@ -173,7 +173,7 @@ def run(base: str, info: RunInfo, events: list[Event], after: int, per_page: int
             ("pause", "Pause", "secondary", info.status in ("running", "pending")),
             ("continue", "Resume", "secondary", info.status == "paused"),
             ("cancel", "Cancel", "danger", info.status not in TERMINAL))
-        if show], " ", link(base, "/v1/runs/" + info.run_id.replace("/", "%2F") + "/export",
+        if show], " ", link(base, "/v1" + run_path(info.run_id) + "/export",
                             "Export (JSON lines)"), class_="actions")
     return join([
         tag("h1", "Run ", tag("code", info.run_id)),

@@ -18,7 +18,14 @@ from litestar.response import Redirect
 from durable.engine import Engine
 from durable.errors import DurableError, RunNotFound
 from durable.inspector import assets, pages
-from durable.inspector.auth import COOKIE, csrf_of, prefix_of, signed_in, token_matches
+from durable.inspector.auth import (
+    COOKIE,
+    csrf_of,
+    prefix_of,
+    session_of,
+    signed_in,
+    token_matches,
+)
 from durable.inspector.html import Html, page, tag
 from durable.run import Run
 
@@ -38,8 +45,9 @@ def _page(request: Request[Any, Any, Any], title: str, body: str, *, status: int
                 csrf=csrf_of(state), data=data)
     return Response(text, media_type=MediaType.HTML, status_code=status,
                     headers={"Content-Security-Policy": "default-src 'self'; "
-                             "style-src 'self'; script-src 'self'; object-src 'none'",
-                             "X-Content-Type-Options": "nosniff"})
+                             "style-src 'self'; script-src 'self'; object-src 'none'; "
+                             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+                             "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"})
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -53,6 +61,11 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 class _Refused(Exception):
     pass
+
+
+def number(text: str | None) -> int | None:
+    """A whole number written in ASCII digits (``"²".isdigit()`` is True), else None."""
+    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 def engine_of(state: State) -> Engine:
@@ -69,6 +82,7 @@ def _date(text: str | None) -> datetime | None:
 @get("/", media_type=MediaType.HTML, include_in_schema=False)
 async def runs_page(request: Request[Any, Any, Any], state: State) -> Response[str]:
     q = {k: v for k, v in request.query_params.items() if v}
+    q["page"] = str(number(q.get("page")) or 0)
     blocked = {"true": True, "false": False}.get(q.get("blocked", ""))
     engine = engine_of(state)
     try:
@@ -76,7 +90,7 @@ async def runs_page(request: Request[Any, Any, Any], state: State) -> Response[s
             status=q.get("status"), workflow=q.get("workflow"), resource_id=q.get("resource_id"),
             thread_id=q.get("thread_id"), from_date=_date(q.get("from_date")),
             to_date=_date(q.get("to_date")), blocked=blocked,
-            page=max(0, int(q.get("page", "0"))) if q.get("page", "0").isdigit() else 0)
+            page=int(q["page"]))
     except ValueError as e:
         return _page(request, "Runs", tag("div", str(e), class_="error"), status=422)
     workflows = sorted(w.name for w in engine.workflows())
@@ -136,9 +150,11 @@ async def _run_view(request: Request[Any, Any, Any], state: State, run_id: str,
     except RunNotFound as e:
         return _page(request, "Not found", tag("div", str(e), class_="error"),
                      status=404)
-    at = int(at_text) if at_text.isdigit() and 1 <= int(at_text) <= info.position else None
-    if after_text.isdigit():
-        after = min(int(after_text), max(0, info.position - 1))
+    at = number(at_text)
+    at = at if at is not None and 1 <= at <= info.position else None
+    after_given = number(after_text)
+    if after_given is not None:
+        after = min(after_given, max(0, info.position - 1))
     elif at is not None:  # the page that holds the event asked for
         after = (at - 1) // PER_PAGE * PER_PAGE
     else:  # the latest events
@@ -180,7 +196,7 @@ async def act(request: Request[Any, Any, Any], state: State, run_id: FromPath[st
                 results = json.loads(text) if text else None
             except json.JSONDecodeError as e:
                 raise ValueError(f"the what-if results are not valid JSON: {e}") from None
-            fork = await engine.fork(run_id, at=int(form.get("at", "0") or 0), results=results)
+            fork = await engine.fork(run_id, at=number(form.get("at")) or 0, results=results)
             target = fork.run_id
         else:
             raise ValueError(f"unknown action {action!r}")
@@ -202,13 +218,17 @@ async def sign_in(request: Request[Any, Any, Any], state: State) -> Response[Any
         return _page(request, "Sign in", pages.sign_in(_base(request), "That token is not "
                      "this server's: try again."), status=401)
     response: Response[Any] = Redirect(_base(request) + "/", status_code=303)
-    response.set_cookie(COOKIE, given, path=_base(request) or "/", httponly=True,
+    response.set_cookie(COOKIE, session_of(given), path=_base(request) or "/", httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
     return response
 
 
 @post("/sign-out", media_type=MediaType.HTML, include_in_schema=False, status_code=303)
 async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
+    try:
+        await _form(request)
+    except _Refused as e:
+        return _page(request, "Sign out", tag("div", str(e), class_="error"), status=403)
     response: Response[Any] = Redirect(_base(request) + "/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path=_base(request) or "/")
     return response

@@ -1,0 +1,79 @@
+"""The inspector's defences, in-process: framing, the cookie, cross-site writes, odd
+input. (The browser tests are in tests/test_inspector.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+import durable
+from durable.http.app import create_app
+from tests.inspector_app import register
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    engine = durable.Engine("memory://")
+    register(engine)
+    with TestClient(create_app(engine, token=TOKEN, work=False)) as c:
+        yield c
+
+
+def sign_in(client: Any) -> None:
+    r = client.post("/sign-in", data={"token": TOKEN}, follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_pages_cannot_be_framed_and_the_cookie_is_not_the_token(client: Any) -> None:
+    r = client.post("/sign-in", data={"token": TOKEN}, follow_redirects=False)
+    cookie = r.headers["set-cookie"]
+    assert TOKEN not in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    page = client.get("/inbox")
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    value = cookie.split(";", 1)[0].split("=", 1)[1]
+    api = client.post("/v1/runs/nope/cancel", headers={"Authorization": f"Bearer {value}"})
+    assert api.status_code == 401  # the cookie's value is no credential for the API
+
+
+def test_another_apps_odd_cookie_does_not_lock_anyone_out(client: Any) -> None:
+    sign_in(client)
+    session = client.cookies.get("durable_token")
+    client.cookies.clear()
+    r = client.get("/inbox", headers={"Cookie": f'prefs={{"a":1}}; theme=dark mode; '
+                                                 f"durable_token={session}"},
+                   follow_redirects=False)
+    assert r.status_code == 200
+
+
+def test_writes_from_another_site_are_refused(client: Any) -> None:
+    run = client.post("/v1/workflows/expense/runs", json={"input": {"amount": 3}},
+                      headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    evil = {"Origin": "http://evil.example", "Authorization": f"Bearer {TOKEN}"}
+    r = client.post(f"/v1/runs/{run['run_id']}/cancel", headers=evil)
+    assert r.status_code == 403
+    sign_in(client)
+    out = client.post("/sign-out", data={"csrf": "guess"}, follow_redirects=False)
+    assert out.status_code == 403  # signing out needs the form's token too
+    assert client.get("/inbox", follow_redirects=False).status_code == 200
+    same = client.post(f"/v1/runs/{run['run_id']}/cancel", headers={
+        "Origin": "http://testserver.local", "Authorization": f"Bearer {TOKEN}"})
+    assert same.status_code == 200 and same.json()["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("path", ["/?page=abc", "/?page=%00", "/?page=-1",
+                                  "/?from_date=garbage", "/runs/{id}?at=%C2%B2",
+                                  "/runs/{id}?after=%C2%B2", "/runs/{id}?at=0",
+                                  "/runs/{id}?after=99999999999999999999", "/runs/nope"])
+def test_odd_query_values_never_answer_500(client: Any, path: str) -> None:
+    run = client.post("/v1/workflows/note/runs", json={"input": "hi"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    sign_in(client)
+    r = client.get(path.replace("{id}", run["run_id"]))
+    assert r.status_code in (200, 404, 422), r.text
