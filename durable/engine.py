@@ -18,7 +18,6 @@ from typing import Any
 from durable import children, commands, deliveries, recovery
 from durable import queues as queueing
 from durable.engine_history import RunHistory
-from durable.engine_reads import RunReads
 from durable.errors import StoreUnavailable
 from durable.holding import Holding
 from durable.in_use import in_use as _in_use
@@ -46,7 +45,7 @@ log = get_logger("durable")
 __all__ = ["Engine", "Run", "WorkflowDef"]
 
 
-class Engine(RunReads, RunHistory):
+class Engine(RunHistory):
     """An event-sourced durable execution engine on one store.
 
     >>> engine = Engine("sqlite:///orders.db")

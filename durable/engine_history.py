@@ -1,36 +1,25 @@
 """The engine's calls that travel through, move and erase runs' histories: fork a
 run, export and import it, redact a finished one.
 
-A base of :class:`durable.engine.Engine`, beside :class:`durable.engine_reads.RunReads`.
+A base of :class:`durable.engine.Engine`, over :class:`durable.engine_reads.RunReads`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from durable import redaction, transfer, travel
+from durable.engine_reads import RunReads
 from durable.in_use import in_use as _in_use
-from durable.reads import Reads
 from durable.results import RunInfo
 from durable.run import Run
-from durable.runtime import Runtime
 
 if TYPE_CHECKING:
     from durable.engine import Engine
 
 
-class RunHistory:
-    """The history calls of :class:`durable.engine.Engine`."""
-
-    _calls: int
-    _quiet: asyncio.Event
-
-    def _runtime(self) -> Runtime:
-        raise NotImplementedError  # the engine: its runtime, once open
-
-    def _read(self) -> Reads:
-        raise NotImplementedError  # the engine: its reads, once open
+class RunHistory(RunReads):
+    """The history calls of :class:`durable.engine.Engine` (beside its read calls)."""
 
     @_in_use
     async def fork(self, run_id: str, *, at: travel.At,
