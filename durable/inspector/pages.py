@@ -7,14 +7,12 @@ from typing import Any
 
 from durable.inspector.html import (
     Html,
-    esc,
     join,
     link,
     payload,
     run_path,
     status,
     tag,
-    to_json,
     void,
     when,
 )
@@ -242,7 +240,3 @@ def timeline(base: str, info: RunInfo, events: list[Event], after: int, per_page
     return join([tag("h2", "Timeline"), nav, tag("table", tag("thead", tag("tr", *(
         tag("th", h) for h in ("#", "event", "time (UTC)", "since previous", "data")))),
         tag("tbody", join(rows), id="timeline-body")), nav])
-
-
-def esc_json(value: Any) -> Html:
-    return esc(to_json(value))
