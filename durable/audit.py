@@ -59,19 +59,25 @@ async def audit_all(rt: Runtime, against: Seal | None = None, chunk: int = 500
     chunks = [run_ids[i:i + chunk] for i in range(0, len(run_ids), chunk)]
     audits: list[Audit] = []
     ahead = asyncio.ensure_future(_read_chunk(rt, chunks[0])) if chunks else None
-    for n, ids in enumerate(chunks):
-        assert ahead is not None
-        read = await ahead
-        ahead = asyncio.ensure_future(_read_chunk(rt, chunks[n + 1])) if n + 1 < len(
-            chunks) else None
-        if read is None:  # something no longer decodes: find it run by run
-            audits += [await audit_run(rt, r, against) for r in ids]
-            continue
-        logs, snapshots, heads, refs, blobs = read
-        for r in ids:
-            events = logs.get(r, [])
-            found = _snapshot_found(r, events, snapshots.get(r))
-            audits.append(_verdict(r, events, heads.get(r), refs[r], blobs, found, against))
+    try:
+        for n, ids in enumerate(chunks):
+            assert ahead is not None
+            read = await ahead
+            ahead = asyncio.ensure_future(_read_chunk(rt, chunks[n + 1])) if n + 1 < len(
+                chunks) else None
+            if read is None:  # something no longer decodes: find it run by run
+                audits += [await audit_run(rt, r, against) for r in ids]
+                continue
+            logs, snapshots, heads, refs, blobs = read
+            for r in ids:
+                events = logs.get(r, [])
+                found = _snapshot_found(r, events, snapshots.get(r))
+                audits.append(_verdict(r, events, heads.get(r), refs[r], blobs, found,
+                                       against))
+    finally:
+        if ahead is not None and not ahead.done():  # given up: the read ahead goes too
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
     return audits
 
 

@@ -81,3 +81,27 @@ async def test_the_stream_sends_keep_alive_comments_while_a_run_waits(
     ids = [int(m.id) for m in rest if m.comment is None and m.id is not None]
     end = (await engine.get_run(run.run_id)).position
     assert ids == list(range(waiting.position + 1, end + 1))  # then the stream ends
+
+
+async def test_a_stream_cancelled_mid_wait_leaves_no_read_behind(
+        tmp_path: Any, open_engine: Any) -> None:
+    """A client that goes away cancels the response while it waits for the next event;
+    the read in flight goes with it, or it would poll an engine about to close."""
+    from durable.examples.orders import register as orders
+    from durable.http.stream import messages
+
+    engine = await open_engine(f"sqlite:///{tmp_path}/c.db", orders)
+    run = await engine.create_run("approve-order")
+    waiting = await run.start({"sku": "A-1"})
+    before = asyncio.all_tasks()
+
+    async def consume() -> None:
+        async for _ in messages(engine, run.run_id, after=waiting.position, keep_alive=60):
+            pass
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.3)  # the stream is waiting: nothing new, no keep-alive yet
+    assert len(asyncio.all_tasks() - before) > 1  # the consumer and its read
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    assert asyncio.all_tasks() - before == set()

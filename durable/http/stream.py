@@ -21,6 +21,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from durable.engine import Engine
 from durable.follow import follow
 from durable.http.errors import ERRORS
+from durable.results import Event
 
 KEEP_ALIVE = 10.0
 
@@ -33,13 +34,12 @@ async def messages(engine: Engine, run_id: str, after: int, keep_alive: float = 
     encode = msgspec.json.Encoder().encode
     events = follow(engine, run_id, after, idle=keep_alive).__aiter__()
     stopping = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    nxt: asyncio.Future[Event | None] | None = None
     try:
         while True:
             nxt = asyncio.ensure_future(events.__anext__())
             await asyncio.wait({nxt, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not nxt.done():
-                nxt.cancel()
-                await asyncio.gather(nxt, return_exceptions=True)
                 return
             try:
                 event = nxt.result()
@@ -50,7 +50,14 @@ async def messages(engine: Engine, run_id: str, after: int, keep_alive: float = 
             else:
                 yield ServerSentEventMessage(data=encode(event).decode(), id=event.position)
     finally:
+        # However the stream ends (the run ended, the server is stopping, the client
+        # went away and the response was cancelled mid-wait), the read in flight is
+        # cancelled and awaited: left running, it would go on polling an engine that
+        # is about to close.
         stopping.cancel()
+        if nxt is not None and not nxt.done():
+            nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
 
 
 @get("/runs/{run_id:str}/stream", responses=ERRORS,
