@@ -109,11 +109,13 @@ def test_approving_in_the_inbox_is_seen_live_on_the_run_page(browser: Any, serve
     inbox.wait_for_url(f"**/runs/{run['run_id']}")
     # The page opened before the approval follows the run's stream: no reload.
     watching.wait_for_function(
-        "document.getElementById('status').textContent === 'succeeded'", timeout=15_000)
+        "() => document.getElementById('status').textContent === 'succeeded'",
+        timeout=15_000)
     end = httpx.get(f"{server.base}/v1/runs/{run['run_id']}", headers=server.headers
                     ).json()["position"]
     watching.wait_for_function(  # every new event appended to the timeline, none twice
-        f"document.querySelectorAll('#timeline-body tr').length === {end}", timeout=15_000)
+        f"() => document.querySelectorAll('#timeline-body tr').length === {end}",
+        timeout=15_000)
     shoot(watching, "inspector-run.png")
     assert httpx.get(f"{server.base}/v1/runs/{run['run_id']}", headers=server.headers
                      ).json()["output"] == {"status": "paid", "paid": 40}
