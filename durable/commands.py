@@ -331,9 +331,9 @@ def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool
             return r
     for r in every:
         if path_key(r.path) == key and r.suspend_kind == Kind.TIMER:
-            raise ValueError(
-                f"{key!r} of run {ex.run_id!r} is a timer (due {r.payload['until']}): the "
-                "engine fires it when it falls due, and a resume cannot answer it")
+            raise NotSuspended(ex.run_id, status, key, why=(
+                f"It is a timer (due {r.payload['until']}): the engine fires it when it "
+                "falls due; a resume cannot answer it."))
     raise NotSuspended(ex.run_id, status, key)
 
 

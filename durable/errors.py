@@ -36,7 +36,7 @@ class RunNotFound(DurableError, LookupError):
 class RunAlreadyStarted(DurableError):
     def __init__(self, run_id: str, status: str) -> None:
         self.run_id = run_id
-        self.status = status
+        self.status = status = str(status)  # a Status reads as its value
         super().__init__(
             f"run {run_id!r} was already started (status {status!r}); a run starts once. "
             "Use run.resume() to continue it, or create a new run."
@@ -44,17 +44,18 @@ class RunAlreadyStarted(DurableError):
 
 
 class NotSuspended(DurableError):
-    def __init__(self, run_id: str, status: str, step: object = None) -> None:
+    def __init__(self, run_id: str, status: str, step: object = None, *,
+                 why: str | None = None) -> None:
         self.run_id = run_id
-        self.status = status
+        self.status = status = str(status)  # a Status reads as its value
         self.step = step
         what = f"step {step!r} of run {run_id!r} is not waiting" if step else (
             f"run {run_id!r} is not waiting for a resume"
         )
         super().__init__(
-            f"{what} (status {status!r}). Nothing was written. "
-            "If that suspension was already answered, this resume is a duplicate and can be "
-            "dropped."
+            f"{what} (status {status!r}). Nothing was written. " + (why or (
+                "If that suspension was already answered, this resume is a duplicate and "
+                "can be dropped."))
         )
 
 
@@ -62,6 +63,7 @@ class RunEnded(NotSuspended):
     """Something was sent to a run that has ended (``engine.send_event``)."""
 
     def __init__(self, run_id: str, status: str, what: str) -> None:
+        status = str(status)
         DurableError.__init__(
             self, f"run {run_id!r} has ended (status {status!r}), so {what} would never "
             "be taken. Nothing was written.")

@@ -225,7 +225,10 @@ async def _execute(rt: Runtime, ex: Execution) -> None:
     """Drive a claimed run until it settles (the claim took its lock)."""
     try:
         outcome = await rt.holding.drive(ex)
-        worker_log.info("run_settled", run_id=ex.run_id, status=outcome or "taken elsewhere")
+        # One line per run taken (API.md); how it settled is in its log, and is news
+        # here only when another engine took the run over (this one was fenced).
+        (worker_log.debug if outcome else worker_log.warning)(
+            "run_settled", run_id=ex.run_id, status=outcome or "taken elsewhere")
     except Exception:
         log.error("worker_run_failed", run_id=ex.run_id, exc_info=True)
     finally:

@@ -32,6 +32,8 @@ def test_export_then_import_into_another_store(tmp_path: Path) -> None:
     run_id = start_suspended(tmp_path)
     exported = durable_cli(tmp_path, "runs", "export", run_id)
     assert exported.returncode == 0, exported.stderr
+    as_json = durable_cli(tmp_path, "runs", "export", run_id, "--json")  # every runs command
+    assert (as_json.returncode, as_json.stdout) == (0, exported.stdout)
     (tmp_path / "run.jsonl").write_text(exported.stdout)
     other = "sqlite:///other.db"
     done = durable_cli(tmp_path, "--db", other, "runs", "import", "run.jsonl", "--json")

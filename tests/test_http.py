@@ -28,11 +28,12 @@ class Server:
     """``durable serve`` in a process of its own; its log goes to a file."""
 
     def __init__(self, url: str, *args: str, token: str | None = TOKEN,
-                 app: str = "tests.http_app:register") -> None:
+                 app: str = "tests.http_app:register", path: Path | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="durable-serve-", suffix=".log")  # noqa: SIM115
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(  # path: where --app's module is
+            [str(ROOT), *([str(path)] if path is not None else [])])}
         env.pop("DURABLE_API_TOKEN", None)
         if token is not None:
             env["DURABLE_API_TOKEN"] = token
@@ -116,7 +117,7 @@ async def test_the_mastra_client_sequence(api: httpx.AsyncClient) -> None:
         "order-1", "suspended", [["approval"]])
     assert run["state"] == {"channel": "web"}
     r = await api.get("/runs/order-1", params={"fields": "status,suspend_payloads"})
-    assert r.json() == {"run_id": "order-1", "status": "suspended",
+    assert r.json() == {"status": "suspended",
                         "suspend_payloads": {"approval": {"price": 50, "sku": "B-2"}}}
     waiting = (await api.get("/runs/suspended", params={"resource_id": "acme"})).json()
     assert (waiting["total"], waiting["runs"][0]["run_id"]) == (1, "order-1")

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import durable
+from tests.test_http import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -222,3 +224,27 @@ def test_runs_replay_reports_each_failure_and_exits_non_zero(tmp_path: Path) -> 
     verdicts = json.loads(as_json.stdout)
     assert [(v["run_id"], v["ok"], v["position"], v["logged"], v["requested"])
             for v in verdicts] == [(f"r{i}", False, 3, "tax", "duty") for i in range(3)]
+    every = cli(tmp_path, "runs", "replay", "--app", "new_app:engine")  # no target: all
+    assert every.returncode == 1 and "0 of 3 run(s) replay cleanly" in every.stdout
+    both = cli(tmp_path, "runs", "replay", "r1", "--all", "--app", "new_app:engine")
+    assert both.returncode == 2 and "give one of" in both.stderr
+
+    # The same divergence met by a resume over HTTP: 409 saying why, nothing written;
+    # the same resume succeeds against the code the run was started with.
+    for app, answer in (("new_app:engine", 409), ("old_app:engine", 200)):
+        server = Server(f"sqlite:///{tmp_path}/runs.db", app=app, path=tmp_path, token=None)
+        try:
+            server.wait_ready()
+            before = httpx.get(f"{server.base}/v1/runs/r0").json()["position"]
+            r = httpx.post(f"{server.base}/v1/runs/r0/resume", json={"data": "yes"}, timeout=30)
+            assert r.status_code == answer, r.text
+            if answer == 409:
+                assert "no longer replays" in r.json()["detail"]
+                assert "logged: 'tax'; requested now: 'duty'" in r.json()["detail"]
+                after = httpx.get(f"{server.base}/v1/runs/r0").json()
+                assert (after["status"], after["position"]) == ("suspended", before)
+            else:
+                assert r.json()["run"]["output"] == ["price", "tax", "yes"]
+        finally:
+            server.stop()
+        assert "Traceback" not in server.output(), server.output()

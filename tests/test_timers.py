@@ -139,8 +139,9 @@ async def test_a_resume_never_answers_a_timer(store_url: str, open_engine: Any) 
     run = await engine.create_run("nap-or-answer")
     result = await run.start(60)
     assert sorted(result.suspended) == [("answer",), ("nap",)]
-    with pytest.raises(ValueError, match="is a timer"):
+    with pytest.raises(NotSuspended, match="is a timer") as refused:  # a DurableError
         await run.resume("x", step="nap")
+    assert "'suspended'" in str(refused.value) and "Status." not in str(refused.value)
     # with no step named, the one suspension a resume can answer is the input
     answered = await run.resume("hi")
     assert (answered.status, answered.suspended) == ("suspended", [("nap",)])

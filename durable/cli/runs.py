@@ -271,9 +271,10 @@ def runs_replay(
     """Replay stored runs (finished, suspended, paused and unfinished alike) against
     today's code, read-only: catches non-determinism before a deploy. Calls no step and
     writes nothing. For each run that would no longer replay, prints the first diverging
-    event and both step ids (logged, and requested by the code now); exits 1 if any."""
-    if sum([run_id is not None, all_runs_, workflow is not None]) != 1:
-        fail("give one of: a run id, --all, or --workflow W", 2)
+    event and both step ids (logged, and requested by the code now); exits 1 if any.
+    With no run id and no --workflow, every run is checked (as with --all)."""
+    if sum([run_id is not None, all_runs_, workflow is not None]) > 1:
+        fail("give one of: a run id, --all, or --workflow W (none: every run)", 2)
     if not app_spec:
         fail("replaying runs the workflow's code: pass --app MODULE:ENGINE (or set $DURABLE_APP)",
              2)

@@ -52,9 +52,11 @@ def runs_fork(
 
 
 @runs_app.command("export")
-def runs_export(ctx: typer.Context, run_id: RunIdArg, db: DbOpt = None) -> None:
+def runs_export(ctx: typer.Context, run_id: RunIdArg, as_json: JsonOpt = False,
+                db: DbOpt = None) -> None:
     """Print a run as JSON lines (its fields, then every event with its chain fields and
-    large results inline): 'durable runs export ID > run.jsonl'."""
+    large results inline): 'durable runs export ID > run.jsonl'. The output is JSON with
+    or without --json (taken, like every runs command)."""
     data = with_engine(ctx, db, lambda e: e.export_run(run_id))
     sys.stdout.buffer.write(data)
     sys.stdout.flush()

@@ -13,9 +13,8 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from durable.errors import (
     AmbiguousResume,
+    DurableError,
     InvalidResumeData,
-    NotSuspended,
-    RunAlreadyStarted,
     RunNotFound,
     StoreUnavailable,
     WorkflowNotFound,
@@ -96,11 +95,14 @@ def on_durable(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         return invalid(["body", "data"], str(exc))
     if isinstance(exc, AmbiguousResume):
         return invalid(["body", "step"], str(exc))
-    if isinstance(exc, RunAlreadyStarted | NotSuspended):
-        return Response(Problem(str(exc)), status_code=409)
     if isinstance(exc, StoreUnavailable):
         return Response(Problem("the database is unavailable; try again shortly"),
                         status_code=503)
+    if isinstance(exc, DurableError):
+        # RunAlreadyStarted, NotSuspended, and NonDeterminismError (the server's code no
+        # longer replays this run: nothing was written, and the same request succeeds
+        # once code that does is deployed): the run's state refuses the request.
+        return Response(Problem(str(exc)), status_code=409)
     return on_bug(_, exc)
 
 

@@ -104,7 +104,8 @@ async def list_suspended(
 async def get_run(
     state: State, run_id: FromPath[str],
     fields: Annotated[str | None, QueryParameter(
-        description="Comma-separated fields to answer with, e.g. status,output")] = None,
+        description="Comma-separated fields to answer with, and only those, e.g. "
+        "status,output (run_id among them to have it)")] = None,
 ) -> RunInfo | dict[str, Any]:
     info = await engine_of(state).get_run(run_id)
     if fields is None:
@@ -115,7 +116,7 @@ async def get_run(
         raise RequestInvalid(["query", "fields"], f"unknown field(s) {', '.join(unknown)}; "
                              f"a run has {', '.join(sorted(RUN_FIELDS))}")
     whole = msgspec.to_builtins(info)
-    return {"run_id": info.run_id, **{f: whole.get(f) for f in wanted}}
+    return {f: whole.get(f) for f in wanted}
 
 
 @get("/runs/{run_id:str}/events", responses=ERRORS, summary="A page of the run's log")

@@ -80,7 +80,7 @@ async def resume_node(
     if not matches:
         return Resumed(action="skipped", run=run, reason=(
             f"node {'.'.join(map(str, tail))} of run {run_id!r} is not waiting "
-            f"(run status {run.status!r})"))
+            f"(run status {str(run.status)!r})"))
     if len(matches) > 1:
         raise RequestInvalid(["body", "stack"], "several waiting nodes match: "
                              + ", ".join(".".join(map(str, p)) for p in matches)
