@@ -213,6 +213,9 @@ async def test_bad_requests_get_a_4xx_that_says_what_to_do_and_write_nothing(
     assert (await api.get("/runs", params={"status": "sleeping"})).status_code == 422
     assert (await api.get("/runs", params={"from_date": "yesterday"})).status_code == 422
     assert (await api.get(f"/runs/{run_id}", params={"fields": "nope"})).status_code == 422
+    slash = await api.post("/workflows/approve-order/runs", json={"run_id": "acme/1"})
+    assert slash.status_code == 422 and slash.json()["detail"][0]["loc"][:2] == ["body",
+                                                                                  "run_id"]
     not_json = await api.post(f"/runs/{run_id}/resume", content=b"{approved",
                               headers={"content-type": "application/json"})
     assert not_json.status_code in (400, 422) and "detail" in not_json.json()

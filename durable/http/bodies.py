@@ -13,6 +13,9 @@ from durable.results import Event, RunInfo
 NAME_PATTERN = "^[^\\x00]+$"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN,
                                    description="non-empty, no NUL character")]
+RunId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern="^[^\\x00/]+$",
+                                    description="non-empty, no NUL character, no '/' "
+                                    "(run ids are part of URLs)")]
 Step = Annotated[str | list[str | Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(
     description="A suspended step: its id, or its path as a list of ids and indexes")]
 
@@ -22,7 +25,7 @@ class StartRun(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queued for this server's worker); otherwise once the run settles."""
 
     input: Any = None
-    run_id: Name | None = None
+    run_id: RunId | None = None
     resource_id: Name | None = None
     thread_id: Name | None = None
     initial_state: dict[str, Any] | None = None
