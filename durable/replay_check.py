@@ -50,9 +50,9 @@ async def check_runs(rt: Runtime, run_ids: Sequence[str]) -> list[ReplayCheck]:
             with without_gc():  # many objects, few cycles (see durable.bulk): one pause
                 verdicts.extend(check_log(rt, run_id, *logs[run_id], blobs) for run_id in chunk)
     finally:
-        if reading is not None:  # a check failed: the read ahead is not wanted
+        if reading is not None and not reading.done():  # given up: the read ahead too
             reading.cancel()
-            reading.add_done_callback(lambda f: f.cancelled() or f.exception())
+            await asyncio.gather(reading, return_exceptions=True)
     return verdicts
 
 

@@ -39,7 +39,7 @@ async def test_a_claim_never_says_suspended_while_a_step_starts(tmp_path: Path) 
 
             async def charge() -> str:
                 calls.append(who.get())
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0)
                 return "charged"
             return await asyncio.gather(ctx.step("charge", charge), ctx.suspend("note"))
 
@@ -51,7 +51,8 @@ async def test_a_claim_never_says_suspended_while_a_step_starts(tmp_path: Path) 
         await run.start()
         who.set("A")
         first = asyncio.create_task(a.resume_run(run.run_id, "yes", "go"))
-        await asyncio.sleep(0.15)  # A runs the step
+        while not calls:  # A runs the step (for a second: B answers meanwhile)
+            await asyncio.sleep(0.01)
         assert (await b.get_run(run.run_id)).status == "running"
         who.set("B")
         second = asyncio.create_task(b.resume_run(run.run_id, "hello", "note"))

@@ -56,6 +56,7 @@ JS = """
   if (run && document.body.dataset.live === "1") {
     const table = document.getElementById("timeline-body");
     let last = parseInt(document.body.dataset.last || "0", 10);
+    let statusAt = 0;  // the log position the status shown was read at
     const es = new EventSource(base + "/v1/runs/" + encodeURIComponent(run) +
                                "/stream?after=" + last);
     es.onmessage = async (m) => {
@@ -84,6 +85,9 @@ JS = """
                               "?fields=status,position,output", {credentials: "same-origin"});
         if (r.ok) {
           const info = await r.json();
+          // Reads answer out of order: a slower, older one must not undo a newer one.
+          if (info.position < statusAt) return;
+          statusAt = info.position;
           const s = document.getElementById("status");
           s.textContent = info.status;
           s.className = "status s-" + info.status;
