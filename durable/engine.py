@@ -24,7 +24,7 @@ from durable.in_use import in_use as _in_use
 from durable.logs import get_logger
 from durable.options import Options
 from durable.owner import Owner
-from durable.paths import Path, check_name, check_run_id
+from durable.paths import Path, check_name
 from durable.reads import Reads, keep_projected
 from durable.registry import Registry, WorkflowDef, WorkflowFn
 from durable.results import (
@@ -235,7 +235,7 @@ class Engine(RunHistory):
         """A handle on a run of workflow ``name``; writes nothing."""
         rt = self._runtime()
         rt.registry.get(name)
-        check_run_id(run_id, optional=True)
+        check_name("run_id", run_id, optional=True)
         check_name("resource_id", resource_id, optional=True)
         check_name("thread_id", thread_id, optional=True)
         if run_id is not None:
@@ -323,7 +323,7 @@ class Engine(RunHistory):
         """Submit a run, ``pending`` until a worker claims it (an existing ``run_id``: its
         handle, and nothing enqueued)."""
         handle = Run(self, run_id, workflow, resource_id, thread_id)
-        check_run_id(handle.run_id)
+        check_name("a run id", handle.run_id)
         await queueing.enqueue(
             self._runtime(), workflow, input, queue=queue, key=key, run_id=handle.run_id,
             resource_id=resource_id, thread_id=thread_id, initial_state=initial_state,

@@ -31,16 +31,6 @@ def check_name(what: str, value: Any, *, optional: bool = False) -> None:
                          ) from None
 
 
-def check_run_id(run_id: Any, *, optional: bool = False) -> None:
-    """A name, and no ``/``: run ids are part of URLs (``/v1/runs/{run_id}``, the
-    inspector's pages), where a ``/`` would make the run unreachable."""
-    check_name("a run id", run_id, optional=optional)
-    if run_id is not None and "/" in run_id:
-        raise ValueError(
-            f"run id {run_id!r} contains '/', which cannot be part of the run's URLs "
-            "(/v1/runs/{run_id}); choose an id without it (e.g. replace it with ':')")
-
-
 def check_step_id(step_id: str) -> None:
     check_name("a step id", step_id)
     if "." in step_id or "#" in step_id:

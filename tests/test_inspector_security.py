@@ -77,3 +77,23 @@ def test_odd_query_values_never_answer_500(client: Any, path: str) -> None:
     sign_in(client)
     r = client.get(path.replace("{id}", run["run_id"]))
     assert r.status_code in (200, 404, 422), r.text
+
+
+def test_a_run_whose_id_holds_a_slash_is_listed_without_a_dead_link(client: Any) -> None:
+    """No URL reaches such a run (decision 0015: the API refuses to create one; Python
+    may): the pages name it without a link, and say how to reach it."""
+    slashed = client.post("/v1/workflows/note/runs", json={"input": "x", "run_id": "a/b"},
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+    assert slashed.status_code == 422 and slashed.json()["detail"][0]["loc"][:2] == [
+        "body", "run_id"]
+    engine = client.app.state.engine
+
+    async def start() -> None:
+        await (await engine.create_run("note", run_id="acme/7")).start("hello")
+
+    client.blocking_portal.call(start)  # on the loop the app (and its engine) runs on
+    sign_in(client)
+    for page in ("/", "/inbox"):
+        body = client.get(page).text
+        assert "acme/7" in body and "durable runs show acme/7" in body, page
+        assert "acme%2F7" not in body, page

@@ -159,11 +159,6 @@ async def test_bad_arguments_are_value_errors_and_write_nothing(
     with pytest.raises(ValueError, match="position must be"):
         await engine.state_at(run.run_id, "2")  # type: ignore[arg-type]
     assert [e.type for e in await engine.history(run.run_id)] == ["started", "suspended"]
-    for make in (lambda: engine.create_run("asks", run_id="acme/order-1"),  # decision 0015
-                 lambda: engine.enqueue("asks", 1, run_id="acme/order-1")):
-        with pytest.raises(ValueError, match="contains '/'"):
-            await make()
-    assert (await engine.list_runs()).total == 1
 
 
 async def test_concurrent_reads_with_a_tiny_cache(store_url: str, open_engine: Any) -> None:

@@ -74,6 +74,15 @@ def run_path(run_id: str) -> str:
     return "/runs/" + quote(run_id, safe="")
 
 
+def run_link(base: str, run_id: str, text: Any) -> Html:
+    """A link to the run's page; plain text for a run whose id holds a ``/``, which no
+    URL can address (the server decodes ``%2F`` before routing): the CLI reaches it."""
+    if "/" in run_id:
+        return tag("span", text, title=f"no page: the id holds '/'; use 'durable runs "
+                   f"show {run_id}'", class_="unreachable")
+    return link(base, run_path(run_id), text)
+
+
 def page(title: str, body: Html, *, base: str, signed_in: bool, csrf: str,
          data: dict[str, Any] | None = None) -> str:
     """A whole page: the top bar, ``body``, the stylesheet and the script."""

@@ -10,6 +10,7 @@ from durable.inspector.html import (
     join,
     link,
     payload,
+    run_link,
     run_path,
     status,
     tag,
@@ -66,7 +67,7 @@ def runs(base: str, result: Page, query: dict[str, Any], workflows: list[str]) -
             tag("option", "not blocked", value="false",
                 selected=query.get("blocked") == "false")]), name="blocked")),
         tag("button", "Filter"), method="get", action=base + "/", class_="filters")
-    rows = [tag("tr", tag("td", link(base, run_path(r.run_id), r.run_id[:13] + "…")),
+    rows = [tag("tr", tag("td", run_link(base, r.run_id, r.run_id[:13] + "…")),
                 tag("td", r.workflow), tag("td", status(r.status),
                                             " blocked" if r.blocked else ""),
                 tag("td", r.resource_id or ""), tag("td", when(r.created_at)),
@@ -88,13 +89,13 @@ def runs(base: str, result: Page, query: dict[str, Any], workflows: list[str]) -
 def lineage(base: str, r: RunInfo) -> Html:
     parts: list[Html] = []
     if r.forked_from:
-        parts.append(join(["fork of ", link(base, run_path(r.forked_from), r.forked_from[:8]),
+        parts.append(join(["fork of ", run_link(base, r.forked_from, r.forked_from[:8]),
                            f" at event {r.fork_position}"]))
     if r.parent_run_id:
-        parts.append(join(["child of ", link(base, run_path(r.parent_run_id),
+        parts.append(join(["child of ", run_link(base, r.parent_run_id,
                                              r.parent_run_id[:8])]))
     if r.continued_from:
-        parts.append(join(["continues ", link(base, run_path(r.continued_from),
+        parts.append(join(["continues ", run_link(base, r.continued_from,
                                               r.continued_from[:8])]))
     return join(parts)
 
@@ -126,7 +127,7 @@ def inbox(base: str, result: Page, csrf: str, errors: dict[tuple[str, str], str]
                              class_="note")
             cards.append(tag(
                 "div",
-                tag("div", link(base, run_path(r.run_id), r.run_id), " · ", r.workflow,
+                tag("div", run_link(base, r.run_id, r.run_id), " · ", r.workflow,
                     " · step ", tag("code", key), " · ", s.kind, " · since ",
                     when(s.suspended_at), " UTC"),
                 tag("div", payload(s.payload), class_="payload"),
@@ -153,7 +154,7 @@ def run(base: str, info: RunInfo, events: list[Event], after: int, per_page: int
               else f"ALTERED at event {audit.first_bad}: {audit.reason}")]
     for kind, ids in (related or {}).items():
         if ids:
-            facts.append((kind, join([join([link(base, run_path(i), i[:8]), " "])
+            facts.append((kind, join([join([run_link(base, i, i[:8]), " "])
                                       for i in ids[:50]] + ([f"and {len(ids) - 50} more"]
                                                            if len(ids) > 50 else []))))
     if info.error:
