@@ -141,6 +141,9 @@ def test_travel_to_an_event_and_fork_from_the_timeline(browser: Any, server: Ser
     run = start(server, "expense", {"amount": 7})
     page = signed_in(browser, server)
     page.goto(f"{server.base}/runs/{run['run_id']}")
+    # the audit is made after the page is shown (it reads the whole chain)
+    page.wait_for_function("() => document.getElementById('audit').textContent === 'intact'",
+                           timeout=15_000)
     page.click("#event-3 td a")  # the state_set event
     panel = page.locator("#state-panel")
     assert "State after event 3" in panel.inner_text()

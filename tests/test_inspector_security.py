@@ -97,3 +97,17 @@ def test_a_run_whose_id_holds_a_slash_is_listed_without_a_dead_link(client: Any)
         body = client.get(page).text
         assert "acme/7" in body and "durable runs show acme/7" in body, page
         assert "acme%2F7" not in body, page
+
+
+def test_the_run_page_audits_on_request_not_on_every_load(client: Any) -> None:
+    """The audit reads the whole chain: the page leaves it to its script (or a link),
+    so the page's cost does not grow with the run."""
+    run = client.post("/v1/workflows/note/runs", json={"input": "x"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    sign_in(client)
+    lazy = client.get(f"/runs/{run['run_id']}").text
+    assert f'data-src="/v1/runs/{run["run_id"]}/audit"' in lazy
+    assert "verify the chain" in lazy and "intact" not in lazy
+    now = client.get(f"/runs/{run['run_id']}", params={"audit": "1"}).text
+    assert '<span id="audit">intact</span>' in now
+    assert client.get(f"/v1/runs/{run['run_id']}/audit").json()["ok"] is True  # the cookie

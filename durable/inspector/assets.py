@@ -96,6 +96,20 @@ JS = """
       } catch (err) { /* the next event tries again */ }
     };
   }
+  // The run page's audit: read the whole chain after the page is shown (its cost
+  // grows with the run; the page's does not). Without script, a link does it.
+  const audit = document.getElementById("audit");
+  if (audit && audit.dataset.src) {
+    fetch(audit.dataset.src, {credentials: "same-origin"})
+      .then((r) => (r.ok ? r.json() : null))
+      .then((a) => {
+        if (!a) return;  // the link stays
+        audit.textContent = a.ok
+          ? "intact" + (a.redacted ? " (" + a.redacted + " payloads redacted)" : "")
+          : "ALTERED at event " + a.first_bad + ": " + a.reason;
+      })
+      .catch(() => { /* the link stays */ });
+  }
   // The state slider: move to another event.
   const slider = document.getElementById("at-slider");
   if (slider) {

@@ -139,11 +139,13 @@ async def answer(request: Request[Any, Any, Any], state: State) -> Response[Any]
 async def run_page(request: Request[Any, Any, Any], state: State, run_id: FromPath[str]
                    ) -> Response[str]:
     q = request.query_params
-    return await _run_view(request, state, run_id, q.get("at", ""), q.get("after", ""), None)
+    return await _run_view(request, state, run_id, q.get("at", ""), q.get("after", ""), None,
+                           audit_now=q.get("audit") == "1")
 
 
 async def _run_view(request: Request[Any, Any, Any], state: State, run_id: str,
-                    at_text: str, after_text: str, error: str | None) -> Response[str]:
+                    at_text: str, after_text: str, error: str | None, *,
+                    audit_now: bool = False) -> Response[str]:
     engine = engine_of(state)
     try:
         info = await engine.get_run(run_id)
@@ -161,7 +163,7 @@ async def _run_view(request: Request[Any, Any, Any], state: State, run_id: str,
         after = max(0, (info.position - 1) // PER_PAGE * PER_PAGE)
     events = await engine.history(run_id, after=after, limit=PER_PAGE)
     state_at = await engine.state_at(run_id, at) if at is not None else None
-    audit = await engine.audit(run_id)
+    audit = await engine.audit(run_id) if audit_now else None  # else the script asks
     related = await engine.related_runs(run_id)
     body = pages.run(_base(request), info, events, after, PER_PAGE, state_at, audit,
                      csrf_of(state), error, related)
