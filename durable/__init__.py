@@ -26,6 +26,7 @@ from durable.errors import (
     RunNotFound,
     StepFailed,
     StoreUnavailable,
+    WaitsOnTimer,
     WaitTimeout,
     WorkflowNotFound,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "StoreUnavailable",
     "Suspension",
     "WaitTimeout",
+    "WaitsOnTimer",
     "WorkflowInfo",
     "WorkflowNotFound",
 ]

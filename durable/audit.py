@@ -75,7 +75,7 @@ async def audit_all(rt: Runtime, against: Seal | None = None, chunk: int = 500
                 audits.append(_verdict(r, events, heads.get(r), refs[r], blobs, found,
                                        against))
     finally:
-        if ahead is not None and not ahead.done():  # given up: the read ahead goes too
+        if ahead is not None:  # given up: the read ahead goes too (its error read, if any)
             ahead.cancel()
             await asyncio.gather(ahead, return_exceptions=True)
     return audits

@@ -31,6 +31,7 @@ from durable.errors import (
     PositionConflict,
     RunAlreadyStarted,
     RunNotFound,
+    WaitsOnTimer,
 )
 from durable.events import (
     TERMINAL,
@@ -331,9 +332,7 @@ def _target(ex: Execution, key: str | None, kind: str | None, *, unwritten: bool
             return r
     for r in every:
         if path_key(r.path) == key and r.suspend_kind == Kind.TIMER:
-            raise NotSuspended(ex.run_id, status, key, why=(
-                f"It is a timer (due {r.payload['until']}): the engine fires it when it "
-                "falls due; a resume cannot answer it."))
+            raise WaitsOnTimer(ex.run_id, status, key, r.payload["until"])
     raise NotSuspended(ex.run_id, status, key)
 
 

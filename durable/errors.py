@@ -44,8 +44,7 @@ class RunAlreadyStarted(DurableError):
 
 
 class NotSuspended(DurableError):
-    def __init__(self, run_id: str, status: str, step: object = None, *,
-                 why: str | None = None) -> None:
+    def __init__(self, run_id: str, status: str, step: object = None) -> None:
         self.run_id = run_id
         self.status = status = str(status)  # a Status reads as its value
         self.step = step
@@ -53,9 +52,9 @@ class NotSuspended(DurableError):
             f"run {run_id!r} is not waiting for a resume"
         )
         super().__init__(
-            f"{what} (status {status!r}). Nothing was written. " + (why or (
-                "If that suspension was already answered, this resume is a duplicate and "
-                "can be dropped."))
+            f"{what} (status {status!r}). Nothing was written. "
+            "If that suspension was already answered, this resume is a duplicate and can be "
+            "dropped."
         )
 
 
@@ -70,6 +69,20 @@ class RunEnded(NotSuspended):
         self.run_id = run_id
         self.status = status
         self.step = None
+
+
+class WaitsOnTimer(NotSuspended):
+    """A resume named a step that waits on a timer: the engine fires it, a resume cannot
+    answer it. Unlike a duplicate resume, a mistake in the request (HTTP: 422)."""
+
+    def __init__(self, run_id: str, status: str, step: object, due: object) -> None:
+        DurableError.__init__(
+            self, f"step {step!r} of run {run_id!r} waits on a timer (due {due}), which the "
+            "engine fires when it falls due: a resume cannot answer it. Nothing was "
+            "written. Name a step that waits for input, or cancel the run.")
+        self.run_id = run_id
+        self.status = str(status)
+        self.step = step
 
 
 class AmbiguousResume(DurableError):

@@ -31,6 +31,18 @@ def check_name(what: str, value: Any, *, optional: bool = False) -> None:
                          ) from None
 
 
+# A run id a URL path segment can hold as it is (decision 0015): no "/" (servers decode
+# "%2F" before routing) and not "." or ".." (dot segments, removed by every URL parser
+# even when written "%2E"). The same rule as a pattern, without lookarounds (the
+# OpenAPI document carries it, and test generators read it).
+ADDRESSABLE_RUN_ID = "^([^\\x00/.][^\\x00/]*|\\.[^\\x00/.][^\\x00/]*|\\.\\.[^\\x00/]+)$"
+
+
+def addressable(run_id: str) -> bool:
+    """Whether ``/v1/runs/{run_id}`` (and the inspector's page) can reach this run."""
+    return "/" not in run_id and run_id not in (".", "..")
+
+
 def check_step_id(step_id: str) -> None:
     check_name("a step id", step_id)
     if "." in step_id or "#" in step_id:

@@ -33,7 +33,7 @@ from durable.starts import started_data
 from durable.store.types import Head, QueueGuard
 
 log = get_logger("durable")
-worker_log = get_logger("durable.worker")  # one line per run taken and settled
+worker_log = get_logger("durable.worker")  # one line per run taken (API.md)
 
 DEFAULT = "default"
 RECOVER_EVERY = 5.0  # most seconds between a worker's recovery passes (see work())

@@ -50,7 +50,7 @@ async def check_runs(rt: Runtime, run_ids: Sequence[str]) -> list[ReplayCheck]:
             with without_gc():  # many objects, few cycles (see durable.bulk): one pause
                 verdicts.extend(check_log(rt, run_id, *logs[run_id], blobs) for run_id in chunk)
     finally:
-        if reading is not None and not reading.done():  # given up: the read ahead too
+        if reading is not None:  # given up: the read ahead too (its error read, if any)
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
     return verdicts

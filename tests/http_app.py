@@ -27,6 +27,11 @@ def register(engine: durable.Engine) -> None:
     async def echo(ctx: durable.Context, value: Any) -> Any:
         return {"input": value, "state": dict(ctx.state)}
 
+    @engine.workflow("reminder")
+    async def reminder(ctx: durable.Context, _: Any) -> Any:
+        """Waits for an answer and, beside it, on an hour's timer."""
+        return await asyncio.gather(ctx.suspend("answer"), ctx.sleep("nudge", 3600))
+
     @engine.workflow("batches", webhook_secret="hook-s3cret")
     async def batches(ctx: durable.Context, regions: list[list[str]]) -> Any:
         """A for-each of regions, each a for-each of orders waiting for approval."""

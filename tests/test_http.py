@@ -107,7 +107,7 @@ async def test_the_mastra_client_sequence(api: httpx.AsyncClient) -> None:
     """Create a run with a resource id, start it with initial state, read it by id with
     ``fields``, resume its step, list it; a retried resume is skipped, not an error."""
     assert sorted(w["name"] for w in (await api.get("/workflows")).json()) == [
-        "approve-order", "batches", "echo", "slow"]
+        "approve-order", "batches", "echo", "reminder", "slow"]
     r = await api.post("/workflows/approve-order/runs", json={
         "input": {"sku": "B-2", "qty": 2}, "run_id": "order-1", "resource_id": "acme",
         "thread_id": "t-1", "initial_state": {"channel": "web"}})
@@ -212,10 +212,25 @@ async def test_bad_requests_get_a_4xx_that_says_what_to_do_and_write_nothing(
     assert (await api.get("/runs", params={"per_page": 0})).status_code == 422
     assert (await api.get("/runs", params={"status": "sleeping"})).status_code == 422
     assert (await api.get("/runs", params={"from_date": "yesterday"})).status_code == 422
-    assert (await api.get(f"/runs/{run_id}", params={"fields": "nope"})).status_code == 422
-    slash = await api.post("/workflows/approve-order/runs", json={"run_id": "acme/1"})
-    assert slash.status_code == 422 and slash.json()["detail"][0]["loc"][:2] == ["body",
-                                                                                  "run_id"]
+    for fields in ("nope", "", ","):
+        assert (await api.get(f"/runs/{run_id}", params={"fields": fields})).status_code == 422
+    for unreachable in ("acme/1", "acme/events", ".", ".."):  # decision 0015
+        named = await api.post("/workflows/approve-order/runs", json={"run_id": unreachable})
+        assert named.status_code == 422, unreachable
+        assert named.json()["detail"][0]["loc"][:2] == ["body", "run_id"]
+    for reachable in ("...", ".a", "a.b"):
+        named = await api.post("/workflows/echo/runs", json={"run_id": reachable})
+        assert named.status_code == 201, reachable
+        assert (await api.get(f"/runs/{reachable}")).json()["run_id"] == reachable
+
+    # A resume aimed at a timer is a mistake in the request, not a duplicate: 422.
+    nudged = (await api.post("/workflows/reminder/runs", json={})).json()
+    assert sorted(nudged["suspended"]) == [["answer"], ["nudge"]]
+    timer = await api.post(f"/runs/{nudged['run_id']}/resume", json={"step": "nudge"})
+    assert timer.status_code == 422 and timer.json()["detail"][0]["loc"] == ["body", "step"]
+    assert "waits on a timer" in timer.json()["detail"][0]["msg"]
+    answered = await api.post(f"/runs/{nudged['run_id']}/resume", json={"data": "hi"})
+    assert answered.json()["action"] == "resumed"  # the one step a resume can answer
     not_json = await api.post(f"/runs/{run_id}/resume", content=b"{approved",
                               headers={"content-type": "application/json"})
     assert not_json.status_code in (400, 422) and "detail" in not_json.json()

@@ -3,6 +3,7 @@ input. (The browser tests are in tests/test_inspector.py.)"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,6 +98,18 @@ def test_a_run_whose_id_holds_a_slash_is_listed_without_a_dead_link(client: Any)
         body = client.get(page).text
         assert "acme/7" in body and "durable runs show acme/7" in body, page
         assert "acme%2F7" not in body, page
+    # Answered from the inbox, it is shown there again, not on a page no URL reaches.
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/inbox").text)
+    assert csrf is not None
+    answered = client.post("/inbox/answer", data={
+        "csrf": csrf.group(1), "run_id": "acme/7", "step": "read", "action": "resume",
+        "data": '"ok"'}, follow_redirects=False)
+    assert (answered.status_code, answered.headers["location"]) == (303, "/inbox")
+    # Nor does the API import such a run (it could not address it afterwards).
+    exported = client.blocking_portal.call(engine.export_run, "acme/7")
+    refused = client.post("/v1/runs/import", content=exported,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+    assert refused.status_code == 422 and "no URL can" in refused.json()["detail"][0]["msg"]
 
 
 def test_the_run_page_audits_on_request_not_on_every_load(client: Any) -> None:

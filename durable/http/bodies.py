@@ -7,15 +7,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from durable.paths import MAX_NAME
+from durable.paths import ADDRESSABLE_RUN_ID, MAX_NAME
 from durable.results import Event, RunInfo
 
 NAME_PATTERN = "^[^\\x00]+$"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN,
                                    description="non-empty, no NUL character")]
-RunId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern="^[^\\x00/]+$",
-                                    description="non-empty, no NUL character, no '/' "
-                                    "(run ids are part of URLs)")]
+RunId = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=MAX_NAME, pattern=ADDRESSABLE_RUN_ID,
+    description="non-empty, no NUL character, no '/', not '.' or '..' (run ids are part "
+    "of URLs)")]
 Step = Annotated[str | list[str | Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(
     description="A suspended step: its id, or its path as a list of ids and indexes")]
 

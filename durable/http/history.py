@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from durable.engine import Engine
 from durable.http.bodies import Step
 from durable.http.errors import ERRORS, RequestInvalid
+from durable.paths import addressable
 from durable.results import Audit, RunInfo
 
 NDJSON = "application/x-ndjson"
@@ -73,8 +74,14 @@ async def import_run(state: State, request: Request[Any, Any, Any]) -> RunInfo:
     same id once its chain and every line check out; 422 (nothing written) if they do
     not, or if the run exists."""
     engine = engine_of(state)
+    body = await request.body()
+    named = _export_names(body)
+    if named is not None and not addressable(named):
+        raise RequestInvalid(["body"], f"the export holds run {named!r}, an id no URL can "
+                             "address (it holds '/' or is a dot segment): import it with "
+                             "'durable runs import FILE' or engine.import_run instead")
     try:
-        run_id = await engine.import_run(await request.body())
+        run_id = await engine.import_run(body)
     except ValueError as e:
         raise RequestInvalid(["body"], str(e)) from None
     return await engine.get_run(run_id)
@@ -92,3 +99,16 @@ async def redact(state: State, run_id: FromPath[str], data: JSONBody[Redact]) ->
 
 
 ROUTES = [fork, audit, export, import_run, redact]
+
+
+class _Named(msgspec.Struct):
+    run_id: str
+
+
+def _export_names(body: bytes) -> str | None:
+    """The run id an export's first line names (None if it names none: the engine's
+    import says what is wrong with it)."""
+    try:
+        return msgspec.json.decode(body.lstrip().split(b"\n", 1)[0], type=_Named).run_id
+    except msgspec.DecodeError:
+        return None

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from durable.engine import Engine
-from durable.errors import NotSuspended
+from durable.errors import NotSuspended, WaitsOnTimer
 from durable.http import history
 from durable.http.bodies import NAME_PATTERN, EventsPage, Resume, Resumed, StartRun
 from durable.http.errors import ERRORS, RequestInvalid
@@ -111,6 +111,9 @@ async def get_run(
     if fields is None:
         return info
     wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    if not wanted:
+        raise RequestInvalid(["query", "fields"], "name at least one field, e.g. "
+                             "fields=status,output (or leave fields out for the whole run)")
     unknown = sorted(set(wanted) - RUN_FIELDS)
     if unknown:
         raise RequestInvalid(["query", "fields"], f"unknown field(s) {', '.join(unknown)}; "
@@ -154,6 +157,8 @@ async def resume(state: State, run_id: FromPath[str], data: JSONBody[Resume]) ->
     except ValueError as e:  # a step path no run can have, data that cannot be stored
         raise RequestInvalid(["body", "step" if str(e).startswith("step") else "data"],
                              str(e)) from None
+    except WaitsOnTimer as e:  # a mistake in the request, not a duplicate
+        raise RequestInvalid(["body", "step"], str(e)) from None
     except NotSuspended as e:
         return Resumed(action="skipped", reason=str(e), run=await engine.get_run(run_id))
     return Resumed(action="resumed", run=run)

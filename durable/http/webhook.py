@@ -24,7 +24,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from durable.engine import Engine
-from durable.errors import NotSuspended
+from durable.errors import NotSuspended, WaitsOnTimer
 from durable.http.bodies import Resumed
 from durable.http.errors import ERRORS, RequestInvalid
 from durable.paths import Path
@@ -87,6 +87,8 @@ async def resume_node(
                              + "; give the stack of for-each levels that tells them apart")
     try:
         done = await engine.resume_run(run_id, data.data, list(matches[0]))
+    except WaitsOnTimer as e:  # a timer node: the engine fires it, no webhook answers it
+        raise RequestInvalid(["path", "node_id"], str(e)) from None
     except NotSuspended as e:  # answered meanwhile (a retry racing the first delivery)
         return Resumed(action="skipped", reason=str(e), run=await engine.get_run(run_id))
     return Resumed(action="resumed", run=done)

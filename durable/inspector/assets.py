@@ -106,7 +106,7 @@ JS = """
         if (!a) return;  // the link stays
         audit.textContent = a.ok
           ? "intact" + (a.redacted ? " (" + a.redacted + " payloads redacted)" : "")
-          : "ALTERED at event " + a.first_bad + ": " + a.reason;
+          : "ALTERED" + (a.first_bad ? " at event " + a.first_bad : "") + ": " + a.reason;
       })
       .catch(() => { /* the link stays */ });
   }

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from durable.paths import addressable
 
 FOLD_AT = 240  # characters of JSON past which a payload is folded
 
@@ -75,11 +78,11 @@ def run_path(run_id: str) -> str:
 
 
 def run_link(base: str, run_id: str, text: Any) -> Html:
-    """A link to the run's page; plain text for a run whose id holds a ``/``, which no
-    URL can address (the server decodes ``%2F`` before routing): the CLI reaches it."""
-    if "/" in run_id:
-        return tag("span", text, title=f"no page: the id holds '/'; use 'durable runs "
-                   f"show {run_id}'", class_="unreachable")
+    """A link to the run's page; plain text for a run whose id no URL can address (a
+    ``/``, which servers decode before routing, or a dot segment): the CLI reaches it."""
+    if not addressable(run_id):
+        return tag("span", text, title="no page: no URL can hold this id; use "
+                   f"durable runs show {shlex.quote(run_id)}", class_="unreachable")
     return link(base, run_path(run_id), text)
 
 

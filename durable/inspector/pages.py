@@ -139,16 +139,18 @@ def inbox(base: str, result: Page, csrf: str, errors: dict[tuple[str, str], str]
                  tag("div", join(cards), id="inbox")])
 
 
-def audit_fact(base: str, run_id: str, audit: Audit | None) -> Html:
+def audit_fact(base: str, run_id: str, audit: Audit | None, **where: Any) -> Html:
     """The audit's verdict; not yet made (it reads the whole chain, so it would make
     the page's cost grow with the run): a link that makes it, which the page's script
     follows by itself (the same words, from ``GET /v1/runs/{id}/audit``)."""
     if audit is None:
-        return tag("span", link(base, run_path(run_id), "verify the chain", audit="1"),
+        return tag("span", link(base, run_path(run_id), "verify the chain", audit="1",
+                                **where),
                    id="audit", data_src=base + "/v1" + run_path(run_id) + "/audit")
     return tag("span", ("intact" + (f" ({audit.redacted} payloads redacted)"
                                     if audit.redacted else "")) if audit.ok
-               else f"ALTERED at event {audit.first_bad}: {audit.reason}", id="audit")
+               else "ALTERED" + (f" at event {audit.first_bad}" if audit.first_bad else "")
+               + f": {audit.reason}", id="audit")
 
 
 def run(base: str, info: RunInfo, events: list[Event], after: int, per_page: int,
@@ -161,7 +163,8 @@ def run(base: str, info: RunInfo, events: list[Event], after: int, per_page: int
              ("created", when(info.created_at) + " UTC"),
              ("resource", info.resource_id or "—"), ("thread", info.thread_id or "—"),
              ("lineage", lineage(base, info) or "—"),
-             ("audit", audit_fact(base, info.run_id, audit))]
+             ("audit", audit_fact(base, info.run_id, audit, after=after,
+                                  at=at.position if at is not None else None))]
     for kind, ids in (related or {}).items():
         if ids:
             facts.append((kind, join([join([run_link(base, i, i[:8]), " "])

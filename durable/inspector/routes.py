@@ -27,6 +27,7 @@ from durable.inspector.auth import (
     token_matches,
 )
 from durable.inspector.html import Html, page, tag
+from durable.paths import addressable
 from durable.run import Run
 
 PER_PAGE = 200  # timeline events per page: a long run's page stays light
@@ -132,6 +133,8 @@ async def answer(request: Request[Any, Any, Any], state: State) -> Response[Any]
     except (DurableError, ValueError) as e:
         return await _inbox(request, {(run_id, step): str(e)},
                             {(run_id, step): form.get("data", "")}, status=422)
+    if not addressable(run_id):  # no page to show it on (decision 0015)
+        return Redirect(_base(request) + "/inbox", status_code=303)
     return Redirect(_base(request) + "/runs/" + quote(run_id, safe=""), status_code=303)
 
 
