@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from durable import replay_check
@@ -113,12 +113,13 @@ class RunReads:
     async def list_runs(
         self, *, status: str | None = None, workflow: str | None = None,
         resource_id: str | None = None, thread_id: str | None = None,
-        from_date: datetime | None = None, to_date: datetime | None = None,
+        from_date: date | datetime | None = None, to_date: date | datetime | None = None,
         blocked: bool | None = None, page: int = 0, per_page: int = 50,
     ) -> Page:
-        """Runs, newest ``created_at`` first, from the runs index. ``blocked=True``: only
-        the runs today's code could not replay in the background (``RunInfo.blocked``);
-        ``False``: only the others."""
+        """Runs, newest ``created_at`` first, from the runs index. ``from_date`` and
+        ``to_date`` are inclusive: a datetime (UTC if naive), or a date for its whole
+        day in UTC. ``blocked=True``: only the runs today's code could not replay in the
+        background (``RunInfo.blocked``); ``False``: only the others."""
         f = make_filter(status, workflow, resource_id, thread_id, from_date, to_date, page,
                         per_page, blocked)
         return await self._read().list_runs(f)
@@ -126,10 +127,11 @@ class RunReads:
     @_in_use
     async def list_suspended_runs(
         self, *, workflow: str | None = None, resource_id: str | None = None,
-        thread_id: str | None = None, from_date: datetime | None = None,
-        to_date: datetime | None = None, page: int = 0, per_page: int = 50,
+        thread_id: str | None = None, from_date: date | datetime | None = None,
+        to_date: date | datetime | None = None, page: int = 0, per_page: int = 50,
     ) -> Page:
-        """Runs with open suspensions, newest ``suspended_at`` first (from the listing)."""
+        """Runs with open suspensions, newest ``suspended_at`` first (from the listing);
+        dates as in :meth:`list_runs`, on ``suspended_at``."""
         f = make_filter(None, workflow, resource_id, thread_id, from_date, to_date, page, per_page)
         return await self._read().list_suspended(f)
 

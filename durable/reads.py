@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from durable.audit import audit_run
 from durable.errors import RunNotFound
@@ -123,20 +123,35 @@ class Reads:
         return await self.rt.store.view_status()
 
 
-def _ts(d: datetime | None) -> float | None:
+def _ts(d: date | datetime | None, *, end: bool = False) -> float | None:
+    """A date filter as a timestamp: a datetime as it is (UTC if naive); a date as its
+    whole day in UTC (from its first moment, or to its last when ``end``)."""
     if d is None:
         return None
+    if not isinstance(d, date):
+        raise ValueError(f"a date filter must be a datetime or a date, not {d!r}")
     if not isinstance(d, datetime):
-        raise ValueError(f"a date filter must be a datetime, not {d!r}")
+        day = datetime(d.year, d.month, d.day, tzinfo=UTC)
+        return ((day + timedelta(days=1)).timestamp() - 1e-6) if end else day.timestamp()
     if d.tzinfo is None:
         d = d.replace(tzinfo=UTC)
     return d.timestamp()
 
 
+def when_from_text(text: str) -> date | datetime:
+    """A date filter given as text (a query string): a date (``2026-12-01``: the whole
+    day) or an ISO 8601 date-time (UTC if naive); ``ValueError`` saying which forms."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (2026-12-01) or an ISO 8601 date-time "
+                         "(2026-12-01T09:30:00Z)") from None
+
+
 def make_filter(
     status: str | None, workflow: str | None, resource_id: str | None, thread_id: str | None,
-    from_date: datetime | None, to_date: datetime | None, page: int, per_page: int,
-    blocked: bool | None = None,
+    from_date: date | datetime | None, to_date: date | datetime | None, page: int,
+    per_page: int, blocked: bool | None = None,
 ) -> ListingFilter:
     for name, value in (("page", page), ("per_page", per_page)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -152,8 +167,8 @@ def make_filter(
         check_name(name, text, optional=True)
     if blocked is not None and not isinstance(blocked, bool):
         raise ValueError(f"blocked must be True, False or None, not {blocked!r}")
-    return ListingFilter(status, workflow, resource_id, thread_id, _ts(from_date), _ts(to_date),
-                         page, per_page, blocked)
+    return ListingFilter(status, workflow, resource_id, thread_id, _ts(from_date),
+                         _ts(to_date, end=True), page, per_page, blocked)
 
 
 async def keep_projected(store: Store, every: float) -> None:

@@ -99,6 +99,11 @@ def test_runs_list_json_after_demo(demo_dir: tuple[Path, str]) -> None:
     assert run["workflow"] == "approve-order" and run["status"] == "succeeded"
     filtered = json.loads(durable_cli(cwd, "runs", "list", "--status", "failed", "--json").stdout)
     assert filtered == {"runs": [], "total": 0}
+    day = run["created_at"][:10]  # --to a date keeps that whole day (UTC)
+    that_day = json.loads(durable_cli(cwd, "runs", "list", "--to", day, "--json").stdout)
+    assert run["run_id"] in [r["run_id"] for r in that_day["runs"]]
+    odd = durable_cli(cwd, "runs", "list", "--from", "yesterday")
+    assert odd.returncode == 2 and "not a date" in odd.stderr and "Traceback" not in odd.stderr
 
 
 def test_runs_list_table(demo_dir: tuple[Path, str]) -> None:

@@ -212,6 +212,12 @@ async def test_bad_requests_get_a_4xx_that_says_what_to_do_and_write_nothing(
     assert (await api.get("/runs", params={"per_page": 0})).status_code == 422
     assert (await api.get("/runs", params={"status": "sleeping"})).status_code == 422
     assert (await api.get("/runs", params={"from_date": "yesterday"})).status_code == 422
+    day = run["created_at"][:10]  # a date filters on its whole day (UTC)
+    listed = (await api.get("/runs", params={"from_date": day, "to_date": day,
+                                             "per_page": 100})).json()
+    assert run_id in [r["run_id"] for r in listed["runs"]]
+    before = (await api.get("/runs", params={"to_date": "2000-01-01"})).json()
+    assert before["total"] == 0
     for fields in ("nope", "", ","):
         assert (await api.get(f"/runs/{run_id}", params={"fields": fields})).status_code == 422
     for unreachable in ("acme/1", "acme/events", ".", ".."):  # decision 0015

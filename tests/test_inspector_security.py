@@ -123,4 +123,7 @@ def test_the_run_page_audits_on_request_not_on_every_load(client: Any) -> None:
     assert "verify the chain" in lazy and "intact" not in lazy
     now = client.get(f"/runs/{run['run_id']}", params={"audit": "1"}).text
     assert '<span id="audit">intact</span>' in now
+    day = run["created_at"][:10]  # the filter's date input: to that day keeps the day
+    assert run["run_id"][:13] in client.get("/", params={"to_date": day}).text
+    assert run["run_id"][:13] not in client.get("/", params={"to_date": "2000-01-01"}).text
     assert client.get(f"/v1/runs/{run['run_id']}/audit").json()["ok"] is True  # the cookie

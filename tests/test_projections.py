@@ -843,6 +843,14 @@ async def test_filters_of_both_listings(
     assert await runs(from_date=created["r0"], status="suspended", per_page=1, page=2) == (
         ["r0"], 3
     )
+    # A date is its whole day (UTC): as to_date it keeps the runs made during that day.
+    assert created["r0"] is not None and created["r4"] is not None
+    day = created["r0"].astimezone(UTC).date()
+    if created["r4"].astimezone(UTC).date() == day:  # (not across midnight UTC)
+        assert (await runs(from_date=day, to_date=day))[1] == 5
+        assert (await susp(to_date=day))[1] == 3
+    assert await runs(to_date=day - timedelta(days=1)) == ([], 0)
+    assert await runs(from_date=day + timedelta(days=1)) == ([], 0)
 
     # Naive datetimes are UTC, whatever the local time zone says.
     monkeypatch.setenv("TZ", "Asia/Kathmandu")  # UTC+05:45

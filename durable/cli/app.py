@@ -14,7 +14,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import msgspec
@@ -22,7 +22,7 @@ import typer
 
 from durable.engine import Engine
 from durable.errors import DurableError, EngineClosed, StoreUnavailable
-from durable.reads import STATUSES
+from durable.reads import STATUSES, when_from_text
 from durable.store import resolve_url, sqlite_path
 
 T = TypeVar("T")
@@ -66,8 +66,12 @@ AppOpt = Annotated[str | None, typer.Option(
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow.")]
 ResourceOpt = Annotated[str | None, typer.Option("--resource", help="Only this resource id.")]
 ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Only this thread id.")]
-FromOpt = Annotated[datetime | None, typer.Option("--from", help="Not before (UTC if naive).")]
-ToOpt = Annotated[datetime | None, typer.Option("--to", help="Not after (UTC if naive).")]
+FromOpt = Annotated[str | None, typer.Option(
+    "--from", help="Not before: a date (its whole day, UTC) or an ISO 8601 date-time (UTC if "
+    "naive).")]
+ToOpt = Annotated[str | None, typer.Option(
+    "--to", help="Not after: a date (its whole day, UTC) or an ISO 8601 date-time (UTC if "
+    "naive).")]
 PageOpt = Annotated[int, typer.Option("--page", min=0, help="Page number, from 0.")]
 PerPageOpt = Annotated[int, typer.Option("--per-page", min=1, help="Runs per page.")]
 
@@ -145,6 +149,14 @@ def emit_json(value: Any) -> None:
     """Print ``value`` (structs, lists, dicts) as indented JSON; datetimes in ISO 8601."""
     raw = msgspec.json.encode(value)
     typer.echo(msgspec.json.format(raw, indent=2).decode())
+
+
+def when(text: str | None, option: str) -> date | datetime | None:
+    """A --from/--to value: a date (its whole day) or an ISO 8601 date-time."""
+    try:
+        return when_from_text(text) if text is not None else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from None
 
 
 def check_status(status: str | None) -> None:

@@ -28,6 +28,7 @@ from durable.cli.app import (
     fail,
     must_exist,
     runs_app,
+    when,
     with_engine,
 )
 from durable.cli.loading import engine_for_app
@@ -67,9 +68,10 @@ def runs_list(
 ) -> None:
     """List runs, newest first."""
     check_status(status)
+    since, until = when(from_date, "--from"), when(to_date, "--to")
     result = with_engine(ctx, db, lambda e: e.list_runs(
         status=status, workflow=workflow, resource_id=resource, thread_id=thread,
-        from_date=from_date, to_date=to_date, blocked=True if blocked else None, page=page,
+        from_date=since, to_date=until, blocked=True if blocked else None, page=page,
         per_page=per_page))
     if as_json:
         return emit_json(result)
@@ -96,9 +98,10 @@ def runs_suspended(
     db: DbOpt = None,
 ) -> None:
     """List runs waiting on a suspension (input, approval, event, timer), newest first."""
+    since, until = when(from_date, "--from"), when(to_date, "--to")
     result = with_engine(ctx, db, lambda e: e.list_suspended_runs(
         workflow=workflow, resource_id=resource, thread_id=thread,
-        from_date=from_date, to_date=to_date, page=page, per_page=per_page))
+        from_date=since, to_date=until, page=page, per_page=per_page))
     if as_json:
         return emit_json(result)
     if not result.runs:

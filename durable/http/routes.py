@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -18,6 +18,7 @@ from durable.http.errors import ERRORS, RequestInvalid
 from durable.http.stream import stream
 from durable.http.webhook import resume_node
 from durable.paths import MAX_NAME
+from durable.reads import when_from_text
 from durable.results import Page, RunInfo, WorkflowInfo
 
 RUN_FIELDS = frozenset(f for f in RunInfo.__struct_fields__)
@@ -25,7 +26,9 @@ Status = Annotated[Literal["pending", "running", "suspended", "paused", "succeed
                            "cancelled"] | None, QueryParameter()]
 Text = Annotated[str | None, QueryParameter(min_length=1, max_length=MAX_NAME,
                                             pattern=NAME_PATTERN)]
-When = Annotated[datetime | None, QueryParameter(description="ISO 8601; UTC if naive")]
+When = Annotated[str | None, QueryParameter(
+    min_length=1, max_length=64, description="inclusive: a date (2026-12-01: the whole day, "
+    "UTC) or an ISO 8601 date-time (UTC if naive)")]
 PageNo = Annotated[int, QueryParameter(ge=0, le=2**53 // 1000, description="0-based")]
 PerPage = Annotated[int, QueryParameter(ge=1, le=1000)]
 
@@ -61,10 +64,17 @@ async def start_run(state: State, name: FromPath[str], data: JSONBody[StartRun])
 
 
 async def _filtered(state: State, suspended: bool, status: str | None, workflow: str | None,
-                    resource_id: str | None, thread_id: str | None, from_date: datetime | None,
-                    to_date: datetime | None, page: int, per_page: int,
+                    resource_id: str | None, thread_id: str | None, from_text: str | None,
+                    to_text: str | None, page: int, per_page: int,
                     blocked: bool | None = None) -> Page:
     engine = engine_of(state)
+    dates: dict[str, date | datetime | None] = {}
+    for name, text in (("from_date", from_text), ("to_date", to_text)):
+        try:
+            dates[name] = when_from_text(text) if text is not None else None
+        except ValueError as e:
+            raise RequestInvalid(["query", name], str(e)) from None
+    from_date, to_date = dates["from_date"], dates["to_date"]
     try:
         if suspended:
             return await engine.list_suspended_runs(

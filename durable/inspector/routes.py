@@ -5,7 +5,7 @@ pages need the sign-in cookie (see :func:`durable.inspector.auth.guard`)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from durable.inspector.auth import (
 )
 from durable.inspector.html import Html, page, tag
 from durable.paths import addressable
+from durable.reads import when_from_text
 from durable.run import Run
 
 PER_PAGE = 200  # timeline events per page: a long run's page stays light
@@ -73,9 +74,10 @@ def engine_of(state: State) -> Engine:
     return state.engine  # type: ignore[no-any-return]
 
 
-def _date(text: str | None) -> datetime | None:
+def _date(text: str | None) -> date | datetime | None:
+    """A date input's value (a date: its whole day); an odd one filters nothing."""
     try:
-        return datetime.fromisoformat(text) if text else None
+        return when_from_text(text) if text else None
     except ValueError:
         return None
 
