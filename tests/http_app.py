@@ -27,7 +27,7 @@ def register(engine: durable.Engine) -> None:
     async def echo(ctx: durable.Context, value: Any) -> Any:
         return {"input": value, "state": dict(ctx.state)}
 
-    @engine.workflow("reminder")
+    @engine.workflow("reminder", webhook_secret="nudge-s3cret")
     async def reminder(ctx: durable.Context, _: Any) -> Any:
         """Waits for an answer and, beside it, on an hour's timer."""
         return await asyncio.gather(ctx.suspend("answer"), ctx.sleep("nudge", 3600))

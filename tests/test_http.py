@@ -235,6 +235,9 @@ async def test_bad_requests_get_a_4xx_that_says_what_to_do_and_write_nothing(
     timer = await api.post(f"/runs/{nudged['run_id']}/resume", json={"step": "nudge"})
     assert timer.status_code == 422 and timer.json()["detail"][0]["loc"] == ["body", "step"]
     assert "waits on a timer" in timer.json()["detail"][0]["msg"]
+    hook = await api.post(f"/runs/{nudged['run_id']}/nodes/nudge/resume", json={},
+                          params={"secret": "nudge-s3cret"})  # nor does a webhook
+    assert hook.status_code == 422 and hook.json()["detail"][0]["loc"] == ["path", "node_id"]
     answered = await api.post(f"/runs/{nudged['run_id']}/resume", json={"data": "hi"})
     assert answered.json()["action"] == "resumed"  # the one step a resume can answer
     not_json = await api.post(f"/runs/{run_id}/resume", content=b"{approved",
