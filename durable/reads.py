@@ -8,8 +8,9 @@ by reading only the events appended since (whoever appended them).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from durable.audit import audit_run
 from durable.errors import RunNotFound
@@ -131,21 +132,30 @@ def _ts(d: date | datetime | None, *, end: bool = False) -> float | None:
     if not isinstance(d, date):
         raise ValueError(f"a date filter must be a datetime or a date, not {d!r}")
     if not isinstance(d, datetime):
-        day = datetime(d.year, d.month, d.day, tzinfo=UTC)
-        return ((day + timedelta(days=1)).timestamp() - 1e-6) if end else day.timestamp()
+        start = datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+        return start + 86_400 - 1e-6 if end else start  # (no date arithmetic: date.max)
     if d.tzinfo is None:
         d = d.replace(tzinfo=UTC)
     return d.timestamp()
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only
+
+
 def when_from_text(text: str) -> date | datetime:
     """A date filter given as text (a query string): a date (``2026-12-01``: the whole
-    day) or an ISO 8601 date-time (UTC if naive); ``ValueError`` saying which forms."""
+    day) or an ISO 8601 date-time (``2026-12-01T09:30:00Z``; UTC if naive). Other forms
+    ISO 8601 allows (``20261201``, week dates) are refused rather than guessed at:
+    Python reads some as a date-time at midnight, which would drop the day's runs."""
     try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        if _DAY.fullmatch(text):
+            return date.fromisoformat(text)
+        if _DAY.match(text) and text[10:11] in ("T", " "):
+            return datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a date (2026-12-01) or an ISO 8601 date-time "
-                         "(2026-12-01T09:30:00Z)") from None
+        pass
+    raise ValueError(f"{text!r} is not a date (2026-12-01) or an ISO 8601 date-time "
+                     "(2026-12-01T09:30:00Z)")
 
 
 def make_filter(

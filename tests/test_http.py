@@ -218,6 +218,10 @@ async def test_bad_requests_get_a_4xx_that_says_what_to_do_and_write_nothing(
     assert run_id in [r["run_id"] for r in listed["runs"]]
     before = (await api.get("/runs", params={"to_date": "2000-01-01"})).json()
     assert before["total"] == 0
+    assert (await api.get("/runs", params={"to_date": "9999-12-31"})).status_code == 200
+    compact = await api.get("/runs/suspended", params={"to_date": "20261201"})
+    assert compact.status_code == 422 and compact.json()["detail"][0]["loc"] == ["query",
+                                                                                 "to_date"]
     for fields in ("nope", "", ","):
         assert (await api.get(f"/runs/{run_id}", params={"fields": fields})).status_code == 422
     for unreachable in ("acme/1", "acme/events", ".", ".."):  # decision 0015

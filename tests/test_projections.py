@@ -928,3 +928,27 @@ def test_projections_can_be_imported_first() -> None:
     done = subprocess.run([sys.executable, "-c", "import projections.suspended"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_date_filter_is_its_whole_day_and_odd_forms_are_refused() -> None:
+    from datetime import date
+
+    from durable.reads import _ts, when_from_text
+
+    day = date(2026, 12, 1)
+    first = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    last = datetime(2026, 12, 1, 23, 59, 59, 999999, tzinfo=UTC).timestamp()
+    following = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
+    assert _ts(day) == first
+    end = _ts(day, end=True)
+    assert end is not None and last <= end < following  # inclusive of the last microsecond
+    assert _ts(date.max, end=True) is not None and _ts(date.min) is not None  # no overflow
+    assert when_from_text("2026-12-01") == day
+    assert when_from_text("2026-12-01T09:30:00Z") == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    assert when_from_text("2026-12-01 09:30+05:45").utcoffset() == timedelta(hours=5,
+                                                                           minutes=45)
+    # Forms Python would read as midnight (dropping the day), or read past junk: refused.
+    for odd in ("20261201", "2026-W49-2", "2026W492", "20261201XY", "2026-12-01T",
+                "2026-02-30", "\uff12\uff10\uff12\uff16-12-01", "yesterday", ""):
+        with pytest.raises(ValueError, match="is not a date"):
+            when_from_text(odd)

@@ -75,7 +75,8 @@ def engine_of(state: State) -> Engine:
 
 
 def _date(text: str | None) -> date | datetime | None:
-    """A date input's value (a date: its whole day); an odd one filters nothing."""
+    """A filter's value (the form's date-time; a date typed in the URL: its whole day);
+    an odd one filters nothing."""
     try:
         return when_from_text(text) if text else None
     except ValueError:
