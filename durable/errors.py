@@ -15,6 +15,8 @@ class DurableError(Exception):
 
 
 class WorkflowNotFound(DurableError, LookupError):
+    """No workflow of that name is registered in this engine."""
+
     def __init__(self, name: str, known: Sequence[str] = ()) -> None:
         self.name = name
         hint = f" Registered workflows: {', '.join(sorted(known))}." if known else ""
@@ -25,6 +27,8 @@ class WorkflowNotFound(DurableError, LookupError):
 
 
 class RunNotFound(DurableError, LookupError):
+    """No run with that id exists in this store."""
+
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(
@@ -34,6 +38,8 @@ class RunNotFound(DurableError, LookupError):
 
 
 class RunAlreadyStarted(DurableError):
+    """``start`` on a run that has started already (a run starts once)."""
+
     def __init__(self, run_id: str, status: str) -> None:
         self.run_id = run_id
         self.status = status = str(status)  # a Status reads as its value
@@ -44,6 +50,9 @@ class RunAlreadyStarted(DurableError):
 
 
 class NotSuspended(DurableError):
+    """A resume that nothing waits for: the run (or that step) is not suspended, or was
+    answered already (over HTTP: ``skipped``)."""
+
     def __init__(self, run_id: str, status: str, step: object = None) -> None:
         self.run_id = run_id
         self.status = status = str(status)  # a Status reads as its value
@@ -86,6 +95,8 @@ class WaitsOnTimer(NotSuspended):
 
 
 class AmbiguousResume(DurableError):
+    """A resume with no ``step`` while several steps wait: name one."""
+
     def __init__(self, run_id: str, paths: Sequence[tuple[str | int, ...]]) -> None:
         self.run_id = run_id
         self.paths = list(paths)
@@ -97,6 +108,8 @@ class AmbiguousResume(DurableError):
 
 
 class InvalidResumeData(DurableError, ValueError):
+    """Resume data that does not match the waiting step's schema (nothing written)."""
+
     def __init__(self, run_id: str, path: tuple[str | int, ...], reason: str) -> None:
         self.run_id = run_id
         self.path = path
@@ -150,6 +163,9 @@ class StepFailed(DurableError):
 
 
 class WaitTimeout(DurableError, TimeoutError):
+    """``ctx.wait_for_event(..., timeout=)`` ran out with no event (raised in the
+    workflow, where it can be caught)."""
+
     def __init__(self, step: str, timeout: float) -> None:
         self.step = step
         self.timeout = timeout
@@ -157,6 +173,8 @@ class WaitTimeout(DurableError, TimeoutError):
 
 
 class StoreUnavailable(DurableError, OSError):
+    """The database cannot be opened or reached (its URL, file or server)."""
+
     def __init__(self, url: str, cause: BaseException) -> None:
         self.url = url
         super().__init__(

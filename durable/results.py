@@ -62,17 +62,23 @@ class Event(msgspec.Struct, frozen=True):
 
 
 class Page(msgspec.Struct):
+    """One page of a listing: its runs, and how many match in all (before paging)."""
+
     runs: list[RunInfo]
     total: int
 
 
 class WorkflowInfo(msgspec.Struct, frozen=True):
+    """A registered workflow: its name, version and description (its docstring)."""
+
     name: str
     version: str | None
     description: str | None
 
 
 class Approval(msgspec.Struct, frozen=True):
+    """The answer to ``ctx.request_approval``: approved or not, and why."""
+
     approved: bool
     reason: str | None = None
 

@@ -248,3 +248,35 @@ def test_runs_replay_reports_each_failure_and_exits_non_zero(tmp_path: Path) -> 
         finally:
             server.stop()
         assert "Traceback" not in server.output(), server.output()
+
+
+def test_an_app_engine_without_db_uses_its_own_store(tmp_path: Path) -> None:
+    """'--app M:engine' without --db: the engine's own store, not ./durable.db (which
+    need not exist, and is not created)."""
+    (tmp_path / "own_app.py").write_text(
+        APP.format(steps=["price"]).replace("durable.Engine()", 'durable.Engine("sqlite:///own.db")'))
+    made = subprocess.run(
+        [sys.executable, "-c", "import asyncio, own_app\n"
+         "async def main():\n"
+         "    async with own_app.engine as engine:\n"
+         "        await (await engine.create_run('ship', run_id='o1')).start()\n"
+         "asyncio.run(main())\n"], cwd=tmp_path, env=env(tmp_path), capture_output=True,
+        text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+
+    def durable_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "durable", *args], cwd=tmp_path,
+                              env=env(tmp_path), capture_output=True, text=True, timeout=120)
+
+    checked = durable_cli("runs", "replay", "--app", "own_app:engine")
+    assert checked.returncode == 0 and "1 of 1 run(s) replay cleanly" in checked.stdout, (
+        checked.stderr)
+    resumed = durable_cli("runs", "resume", "o1", "--app", "own_app:engine", "--data", '"yes"',
+                          "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["output"] == ["price", "yes"]
+    assert not (tmp_path / "durable.db").exists()
+    elsewhere = durable_cli("runs", "replay", "--app", "own_app:engine", "--db",
+                            "sqlite:///missing.db")
+    assert elsewhere.returncode == 1 and "no database at" in elsewhere.stderr
+    assert not (tmp_path / "missing.db").exists()

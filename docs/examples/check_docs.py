@@ -2,8 +2,8 @@
 
 - Every ``python`` block in docs/tutorial.md must be an excerpt, word for word,
   of docs/examples/tutorial_order.py (the tutorial's program).
-- Every ``python`` block in docs/concepts.md and docs/deploys.md is a complete
-  program: each is run in a fresh temporary directory and must exit 0.
+- Every ``python`` block in README.md, docs/concepts.md and docs/deploys.md is a
+  complete program: each is run in a fresh temporary directory and must exit 0.
 
 Outputs are not compared: run ids, seeds and times differ on every run.
 """
@@ -31,7 +31,7 @@ def main() -> int:
         if code not in program:
             print(f"tutorial.md block {i}: not an excerpt of tutorial_order.py")
             failures += 1
-    for page in ("concepts.md", "deploys.md"):
+    for page in ("../README.md", "concepts.md", "deploys.md"):
         for i, code in enumerate(blocks(page), 1):
             with tempfile.TemporaryDirectory() as tmp:
                 done = subprocess.run([sys.executable, "-c", code], cwd=tmp,

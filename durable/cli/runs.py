@@ -48,6 +48,17 @@ from durable.results import RunInfo
 from durable.run import Run
 
 
+def app_engine(ctx: typer.Context, app_spec: str, db: str | None) -> Engine:
+    """The ``--app`` engine on the store the command names, else on its own store; the
+    store must exist (a command that answers or checks runs never creates one)."""
+    try:
+        engine = engine_for_app(app_spec, db_url(ctx, db))
+    except ValueError as e:
+        fail(str(e))
+    must_exist(engine.url)
+    return engine
+
+
 # -- runs: reading ------------------------------------------------------------------
 @runs_app.command("list")
 def runs_list(
@@ -242,12 +253,7 @@ def runs_resume(
     if not app_spec:
         fail("resuming runs the workflow's code: pass --app MODULE:ENGINE (or set $DURABLE_APP)",
              2)
-    url = db_url(ctx, db)
-    must_exist(url)
-    try:
-        engine = engine_for_app(app_spec, url)
-    except ValueError as e:
-        fail(str(e))
+    engine = app_engine(ctx, app_spec, db)
 
     async def resume(engine: Engine) -> RunInfo:
         info = await engine.get_run(run_id)
@@ -281,12 +287,7 @@ def runs_replay(
     if not app_spec:
         fail("replaying runs the workflow's code: pass --app MODULE:ENGINE (or set $DURABLE_APP)",
              2)
-    url = db_url(ctx, db)
-    must_exist(url)
-    try:
-        engine = engine_for_app(app_spec, url)
-    except ValueError as e:
-        fail(str(e))
+    engine = app_engine(ctx, app_spec, db)
     checks = call(engine, lambda e: e.check_replays(
         [run_id] if run_id is not None else None, workflow=workflow))
     bad = [c for c in checks if not c.ok]

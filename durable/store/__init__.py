@@ -40,7 +40,7 @@ def open_store(url: str, *, synchronous: str = "FULL", pool_size: int = 5) -> St
             from durable.store.postgres import PostgresStore
         except ImportError as e:  # psycopg is an optional extra
             raise ValueError(
-                f"{url!r} needs PostgreSQL support: pip install 'durable[postgres]' ({e})"
+                f"{url!r} needs PostgreSQL support: pip install 'durable-engine[postgres]' ({e})"
             ) from None
         return PostgresStore(url, pool_size=pool_size)
     raise ValueError(
