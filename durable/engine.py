@@ -74,6 +74,7 @@ class Engine(RunHistory):
         self._reads: Reads | None = None
         self._timers: Timers | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._working: set[asyncio.Task[None]] = set()  # the loops of work() calls
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
         self._calls = 0  # calls in progress (see _in_use)
@@ -135,6 +136,9 @@ class Engine(RunHistory):
             return
         self._closing = True
         try:
+            for task in self._working:  # workers stop claiming; their work() calls return
+                task.cancel()
+            await asyncio.gather(*self._working, return_exceptions=True)
             if self._timers is not None:
                 await self._timers.stop()  # no timer fires from here on
             await rt.holding.stop_all()  # drivers stop; none may start from here on
@@ -334,6 +338,19 @@ class Engine(RunHistory):
     async def work(self, *, queues: list[str] | None = None, concurrency: int = 10,
                    grace: float = 0.0) -> None:
         """Be a worker until cancelled or closed (see :func:`durable.queues.work`): claim
-        pending runs of ``queues`` within their limits, ``concurrency`` at once here."""
-        await queueing.work(self._runtime(), self._queues, queues, concurrency, grace=grace,
-                            poll=min(0.05, self.options.timer_poll), recover=self.recover)
+        pending runs of ``queues`` within their limits, ``concurrency`` at once here.
+        Cancelled, it raises ``CancelledError``; the engine closed, it returns."""
+        loop = asyncio.get_running_loop()
+        working = loop.create_task(queueing.work(
+            self._runtime(), self._queues, queues, concurrency, grace=grace,
+            poll=min(0.05, self.options.timer_poll), recover=self.recover), name="durable-work")
+        self._working.add(working)
+        try:
+            await working  # (cancelling this call cancels the loop, and waits for it)
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if this is not None and this.cancelling():
+                raise  # the caller cancelled work()
+            # close() stopped the loop: the worker is done
+        finally:
+            self._working.discard(working)

@@ -279,3 +279,26 @@ async def test_a_queue_runs_oldest_first(store_url: str, open_engine: Any,
         for run in runs:
             assert (await run.wait(timeout=20)).status == "succeeded"
     assert load.order == [f"r{i}" for i in range(8)]
+
+
+async def test_closing_the_engine_ends_its_work_calls(store_url: str) -> None:
+    """API.md: work() makes the engine a worker "until cancelled or closed". Closed, the
+    call returns (close() used to wait for it forever); cancelled, it still raises."""
+    load = Load()
+    engine = durable.Engine(store_url, timer_poll=0.05)
+    load.register(engine, hold=30)
+    await engine.open()
+    run = await engine.enqueue("job", "a")
+    worker = asyncio.create_task(engine.work())
+    while load.calls[run.run_id] == 0:  # the worker has taken the run, its step is running
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(engine.close(), 30)
+    assert worker.done() and worker.result() is None
+    async with engine:  # the run was left for any engine to continue
+        assert (await engine.get_run(run.run_id)).status in ("running", "pending")
+        cancelled = asyncio.create_task(engine.work())
+        await asyncio.sleep(0.1)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await engine.cancel_run(run.run_id, "done with it")
